@@ -1,0 +1,56 @@
+/* api/api.h — the IronMQ v3 front: routing, authentication, JSON in and out, and the
+ * one table that turns a status into an HTTP code and a {"msg": ...} body.
+ * It sees requests through `struct api_request`, which the HTTP server fills in, and
+ * answers through req->respond(); it never touches sockets, and reaches queue state only
+ * through engine.h. That also lets the fuzz targets drive it without a server. */
+#ifndef ANVIL_API_H
+#define ANVIL_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../engine/engine.h"
+
+struct api_token {
+    char *token;
+    char **projects; /* NULL with all_projects */
+    size_t n_projects;
+    bool all_projects;
+};
+
+struct api_limits {
+    size_t max_message_size; /* bytes of one message body */
+};
+
+struct api {
+    struct engine *engine;
+    const struct api_token *tokens; /* none configured: dev mode, any token is accepted */
+    size_t n_tokens;
+    struct api_limits limits;
+};
+
+struct api_request;
+typedef const char *(*api_lookup_fn)(struct api_request *req, const char *name);
+/* Sends status and body (malloc'd JSON, ownership passes to the callee). */
+typedef void (*api_respond_fn)(struct api_request *req, int status, char *body, size_t len);
+
+struct api_request {
+    const char *method;
+    const char *path; /* as received: percent-encoded, without the query string */
+    const char *body;
+    size_t body_len;
+    api_lookup_fn header;
+    api_lookup_fn query;
+    api_respond_fn respond;
+    struct api *api;
+    bool long_poll;   /* set when the answer may wait for messages (reserve with wait) */
+    struct eng_op op; /* the engine call this request is waiting for, if any */
+};
+
+/* Handles one request; req->respond() is called once, now or after the engine answers. */
+void api_handle(struct api *api, struct api_request *req);
+/* The client went away: forget the pending engine call (no answer will be sent). */
+void api_abandon(struct api *api, struct api_request *req);
+
+#endif

@@ -1,0 +1,42 @@
+/* api/handlers.h — the v3 endpoint handlers. Each reads its input (path, query, JSON
+ * body), checks it, starts one engine call, and answers from that call's result:
+ * parse → validate → engine → encode → reply. */
+#ifndef ANVIL_HANDLERS_H
+#define ANVIL_HANDLERS_H
+
+#include "api.h"
+
+/* The decoded path: borrowed strings valid while the handler runs. */
+struct route {
+    const char *project;
+    const char *queue;
+    uint64_t message_id;
+};
+
+bool api_valid_utf8(const char *s, size_t len);
+/* A queue or project name: 1 to 255 bytes of UTF-8 without control characters or '/'. */
+bool api_valid_name(const char *s);
+/* Prepares req->op to deliver its result to done. */
+void api_prepare_op(struct api_request *req, eng_done_fn done);
+
+/* v3_queues.c */
+void v3_list_queues(struct api *api, struct api_request *req, const struct route *rt);
+void v3_get_queue(struct api *api, struct api_request *req, const struct route *rt);
+void v3_put_queue(struct api *api, struct api_request *req, const struct route *rt);
+void v3_patch_queue(struct api *api, struct api_request *req, const struct route *rt);
+void v3_delete_queue(struct api *api, struct api_request *req, const struct route *rt);
+void v3_subscribers(struct api *api, struct api_request *req, const struct route *rt);
+
+/* v3_messages.c */
+void v3_post_messages(struct api *api, struct api_request *req, const struct route *rt);
+void v3_webhook(struct api *api, struct api_request *req, const struct route *rt);
+void v3_reserve(struct api *api, struct api_request *req, const struct route *rt);
+void v3_peek_messages(struct api *api, struct api_request *req, const struct route *rt);
+void v3_get_message(struct api *api, struct api_request *req, const struct route *rt);
+void v3_delete_message(struct api *api, struct api_request *req, const struct route *rt);
+void v3_delete_messages(struct api *api, struct api_request *req, const struct route *rt);
+void v3_touch(struct api *api, struct api_request *req, const struct route *rt);
+void v3_release(struct api *api, struct api_request *req, const struct route *rt);
+void v3_push_statuses(struct api *api, struct api_request *req, const struct route *rt);
+
+#endif

@@ -1,0 +1,329 @@
+/* api/router.c — method + path → handler. Splits the path into percent-decoded segments,
+ * checks names, authenticates against the project, and picks the v3 handler; unknown
+ * paths get 404 and known paths with another method 405, always as JSON.
+ *   /health                                            GET
+ *   /3/projects/{p}/queues                             GET
+ *   /3/projects/{p}/queues/{q}                         GET PUT PATCH DELETE
+ *   /3/projects/{p}/queues/{q}/messages                POST GET DELETE
+ *   /3/projects/{p}/queues/{q}/reservations            POST
+ *   /3/projects/{p}/queues/{q}/webhook                 POST
+ *   /3/projects/{p}/queues/{q}/subscribers             POST PUT DELETE
+ *   /3/projects/{p}/queues/{q}/messages/{id}           GET DELETE
+ *   /3/projects/{p}/queues/{q}/messages/{id}/touch     POST
+ *   /3/projects/{p}/queues/{q}/messages/{id}/release   POST
+ *   /3/projects/{p}/queues/{q}/messages/{id}/subscribers GET */
+#include "handlers.h"
+#include "json.h"
+#include "status.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_SEGMENTS = 8, MAX_NAME_BYTES = 255 };
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX in place; false on a malformed escape or an encoded NUL. */
+static bool percent_decode(char *s)
+{
+    char *out = s;
+    for (char *in = s; *in; in++) {
+        if (*in != '%') {
+            *out++ = *in;
+            continue;
+        }
+        int hi = hex_digit(in[1]), lo = hi < 0 ? -1 : hex_digit(in[2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+            return false;
+        *out++ = (char)(hi << 4 | lo);
+        in += 2;
+    }
+    *out = '\0';
+    return true;
+}
+
+/* Well-formed UTF-8 without control characters or '/' (names end up in URLs, logs, JSON). */
+bool api_valid_name(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+    if (len == 0 || len > MAX_NAME_BYTES)
+        return false;
+    while (*p) {
+        unsigned c = *p;
+        size_t extra;
+        uint32_t cp;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f || c == '/')
+                return false;
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            extra = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            extra = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            extra = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        for (size_t i = 1; i <= extra; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if ((extra == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return false;
+        p += extra + 1;
+    }
+    return true;
+}
+
+bool api_valid_utf8(const char *s, size_t len)
+{
+    /* jansson checks UTF-8 when it builds a string; reuse it rather than keep a second copy */
+    json_t *probe = json_stringn(s, len);
+    bool ok = probe != NULL;
+    json_decref(probe);
+    return ok;
+}
+
+static bool is(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+static bool method_is(const struct api_request *req, const char *m)
+{
+    return is(req->method, m);
+}
+
+/* ---- authentication ---- */
+
+static bool same_secret(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+static const char *token_of(struct api_request *req)
+{
+    const char *auth = req->header(req, "Authorization");
+    if (auth) {
+        while (*auth == ' ')
+            auth++;
+        if (strncasecmp(auth, "OAuth ", 6) == 0)
+            auth += 6;
+        else if (strncasecmp(auth, "Bearer ", 7) == 0)
+            auth += 7;
+        while (*auth == ' ')
+            auth++;
+        if (*auth)
+            return auth;
+    }
+    const char *q = req->query(req, "oauth");
+    return q && *q ? q : NULL;
+}
+
+/* ENG_OK, API_UNAUTHORIZED or API_FORBIDDEN. With no tokens configured (dev mode, which
+ * only listens on loopback) every request is let through. */
+static int authorize(const struct api *api, struct api_request *req, const char *project)
+{
+    if (api->n_tokens == 0)
+        return ENG_OK;
+    const char *token = token_of(req);
+    if (!token)
+        return API_UNAUTHORIZED;
+    for (size_t i = 0; i < api->n_tokens; i++) {
+        const struct api_token *t = &api->tokens[i];
+        if (!same_secret(token, t->token))
+            continue;
+        if (t->all_projects)
+            return ENG_OK;
+        for (size_t j = 0; j < t->n_projects; j++)
+            if (is(t->projects[j], project))
+                return ENG_OK;
+        return API_FORBIDDEN;
+    }
+    return API_UNAUTHORIZED;
+}
+
+/* ---- dispatch ---- */
+
+static void health(struct api *api, struct api_request *req, const struct route *rt)
+{
+    (void)rt;
+    struct eng_stats st;
+    eng_stats(api->engine, &st);
+    json_t *body = json_pack("{s:s, s:s, s:I, s:I, s:I}", "status", st.storage_ok ? "ok" : "degraded",
+                             "storage", st.storage_ok ? "ok" : "failing", "queues",
+                             (json_int_t)st.queues, "messages", (json_int_t)st.messages,
+                             "commits", (json_int_t)st.commits);
+    api_reply_json(req, st.storage_ok ? 200 : 503, body);
+}
+
+typedef void (*handler_fn)(struct api *api, struct api_request *req, const struct route *rt);
+
+struct endpoint {
+    const char *method;
+    handler_fn fn;
+};
+
+#define ENDPOINTS(name, ...) static const struct endpoint name[] = {__VA_ARGS__, {NULL, NULL}}
+ENDPOINTS(health_eps, {"GET", health}, {"HEAD", health});
+ENDPOINTS(queues_eps, {"GET", v3_list_queues});
+ENDPOINTS(queue_eps, {"GET", v3_get_queue}, {"PUT", v3_put_queue}, {"PATCH", v3_patch_queue},
+          {"DELETE", v3_delete_queue});
+ENDPOINTS(messages_eps, {"POST", v3_post_messages}, {"GET", v3_peek_messages},
+          {"DELETE", v3_delete_messages});
+ENDPOINTS(reservations_eps, {"POST", v3_reserve});
+ENDPOINTS(webhook_eps, {"POST", v3_webhook});
+ENDPOINTS(subscribers_eps, {"POST", v3_subscribers}, {"PUT", v3_subscribers},
+          {"DELETE", v3_subscribers});
+ENDPOINTS(message_eps, {"GET", v3_get_message}, {"DELETE", v3_delete_message});
+ENDPOINTS(touch_eps, {"POST", v3_touch});
+ENDPOINTS(release_eps, {"POST", v3_release});
+ENDPOINTS(push_statuses_eps, {"GET", v3_push_statuses});
+
+/* Which endpoint table a path names, filling in rt; NULL with *status when none does. */
+static const struct endpoint *match_path(char **seg, size_t n, struct route *rt, int *status)
+{
+    *status = API_NOT_FOUND;
+    if (n == 1 && is(seg[0], "health"))
+        return health_eps;
+    if (n < 4 || n > 8 || !is(seg[0], "3") || !is(seg[1], "projects") || !is(seg[3], "queues"))
+        return NULL;
+    rt->project = seg[2];
+    if (n == 4)
+        return queues_eps;
+    rt->queue = seg[4];
+    if (n == 5)
+        return queue_eps;
+    const char *child = seg[5];
+    if (n == 6) {
+        if (is(child, "messages"))
+            return messages_eps;
+        if (is(child, "reservations"))
+            return reservations_eps;
+        if (is(child, "webhook"))
+            return webhook_eps;
+        if (is(child, "subscribers"))
+            return subscribers_eps;
+        return NULL;
+    }
+    if (!is(child, "messages"))
+        return NULL;
+    if (!parse_message_id(seg[6], &rt->message_id)) {
+        *status = ENG_MESSAGE_NOT_FOUND; /* no message can have such an id */
+        return NULL;
+    }
+    if (n == 7)
+        return message_eps;
+    if (n == 8 && is(seg[7], "touch"))
+        return touch_eps;
+    if (n == 8 && is(seg[7], "release"))
+        return release_eps;
+    if (n == 8 && is(seg[7], "subscribers"))
+        return push_statuses_eps;
+    return NULL;
+}
+
+/* Checks names and access; ENG_OK when the handler may run. */
+static int admit(const struct api *api, struct api_request *req, const struct route *rt,
+                 const char **detail)
+{
+    if (!rt->project)
+        return ENG_OK; /* /health */
+    if (!api_valid_name(rt->project)) {
+        *detail = "Invalid project id";
+        return API_BAD_REQUEST;
+    }
+    int auth = authorize(api, req, rt->project);
+    if (auth != ENG_OK)
+        return auth;
+    if (rt->queue && !api_valid_name(rt->queue)) {
+        *detail = "Invalid queue name: 1 to 255 bytes of UTF-8, without control characters or /";
+        return API_BAD_REQUEST;
+    }
+    return ENG_OK;
+}
+
+static void route(struct api *api, struct api_request *req, char **seg, size_t n)
+{
+    struct route rt = {0};
+    int status;
+    const char *detail = NULL;
+    const struct endpoint *eps = match_path(seg, n, &rt, &status);
+    if (eps && (status = admit(api, req, &rt, &detail)) == ENG_OK) {
+        for (; eps->method; eps++)
+            if (method_is(req, eps->method)) {
+                eps->fn(api, req, &rt);
+                return;
+            }
+        status = API_METHOD_NOT_ALLOWED;
+    }
+    api_reply_error(req, status, detail);
+}
+
+void api_handle(struct api *api, struct api_request *req)
+{
+    req->api = api;
+    req->long_poll = false;
+    char *path = strdup(req->path ? req->path : "");
+    if (!path) {
+        api_reply_error(req, ENG_NO_MEMORY, NULL);
+        return;
+    }
+    /* "/a/b" and "/a/b/" are the same path; "/a//b" is not a path we serve. */
+    char *seg[MAX_SEGMENTS];
+    size_t n = 0;
+    bool ok = path[0] == '/';
+    size_t len = strlen(path);
+    if (len > 1 && path[len - 1] == '/')
+        path[len - 1] = '\0';
+    for (char *s = path + 1; ok && *s;) {
+        char *slash = strchr(s, '/');
+        if (slash)
+            *slash = '\0';
+        ok = n < MAX_SEGMENTS && *s && percent_decode(s);
+        if (ok)
+            seg[n++] = s;
+        s = slash ? slash + 1 : s + strlen(s);
+        if (slash && !*s)
+            ok = false;
+    }
+    if (ok)
+        route(api, req, seg, n);
+    else
+        api_reply_error(req, API_NOT_FOUND, NULL);
+    free(path);
+}
+
+void api_prepare_op(struct api_request *req, eng_done_fn done)
+{
+    req->op.done = done;
+    req->op.ctx = req;
+}
+
+void api_abandon(struct api *api, struct api_request *req)
+{
+    eng_cancel(api->engine, &req->op);
+}

@@ -1,0 +1,73 @@
+/* api/status.c — the one place that decides an HTTP status: engine and front statuses
+ * to (HTTP code, message). Texts in quotes are the hosted service's own (wire contract §1);
+ * the others are ours, written to tell the client what to change. */
+#include "status.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    int http;
+    const char *msg;
+} status_map[API_STATUS_END] = {
+    [ENG_OK] = {200, "OK"},
+    [ENG_QUEUE_NOT_FOUND] = {404, "Queue not found"},
+    [ENG_MESSAGE_NOT_FOUND] = {404, "Message not found"},
+    [ENG_RESERVATION_MISMATCH] = {403, "Reservation timed out"},
+    [ENG_RESERVATION_REQUIRED] = {400, "reservation_id is required"},
+    [ENG_TYPE_IMMUTABLE] = {400, "A queue's type cannot be changed"},
+    [ENG_PUSH_UNSUPPORTED] = {400, "Push queues (unicast, multicast) are not supported by this server yet"},
+    [ENG_NOT_PUSH_QUEUE] = {400, "Queue is not a push queue"},
+    [ENG_DEAD_LETTER_SELF] = {400, "dead_letter.queue_name cannot be the queue itself"},
+    [ENG_DEAD_LETTER_CYCLE] = {400, "dead_letter.queue_name would make dead-letter queues form a loop"},
+    [ENG_DEAD_LETTER_NAME] = {400, "dead_letter.queue_name is required"},
+    [ENG_NO_MEMORY] = {503, "Server is out of memory, try again later"},
+    [ENG_STORAGE_UNAVAILABLE] = {503, "Storage is unavailable, try again later"},
+    [ENG_SHUTTING_DOWN] = {503, "Server is shutting down, try again later"},
+    [API_BAD_REQUEST] = {400, "Bad request"},
+    [API_UNAUTHORIZED] = {401, "Unauthorized"},
+    [API_FORBIDDEN] = {403, "Forbidden: this token has no access to the project"},
+    [API_NOT_FOUND] = {404, "Not found"},
+    [API_METHOD_NOT_ALLOWED] = {405, "Method not allowed"},
+    [API_TOO_LARGE] = {413, "Request body too large"},
+};
+
+int api_http_status(int status)
+{
+    if (status < 0 || status >= API_STATUS_END || !status_map[status].http)
+        return 500;
+    return status_map[status].http;
+}
+
+static void reply_object(struct api_request *req, int http, json_t *obj)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text) {
+        static const char oom[] = "{\"msg\":\"Server is out of memory, try again later\"}";
+        text = strdup(oom);
+        http = 503;
+    }
+    req->respond(req, http, text, text ? strlen(text) : 0);
+}
+
+void api_reply_error(struct api_request *req, int status, const char *detail)
+{
+    const char *text = detail;
+    if (!text)
+        text = status >= 0 && status < API_STATUS_END && status_map[status].msg
+                   ? status_map[status].msg
+                   : "Internal error";
+    reply_object(req, api_http_status(status), json_pack("{s:s}", "msg", text));
+}
+
+void api_reply_json(struct api_request *req, int http, void *obj)
+{
+    reply_object(req, http, obj);
+}
+
+void api_reply_msg(struct api_request *req, int http, const char *text)
+{
+    reply_object(req, http, json_pack("{s:s}", "msg", text));
+}

@@ -1,0 +1,27 @@
+/* api/status.h — every outcome a request can have, engine statuses first, then the
+ * front's own (bad input, auth, routing). status.c holds the only table that maps them
+ * to an HTTP status and the wire text. */
+#ifndef ANVIL_STATUS_H
+#define ANVIL_STATUS_H
+
+#include "api.h"
+
+enum api_status {
+    API_BAD_REQUEST = ENG_STATUS_COUNT, /* detail text says what was wrong */
+    API_UNAUTHORIZED,
+    API_FORBIDDEN,
+    API_NOT_FOUND,
+    API_METHOD_NOT_ALLOWED,
+    API_TOO_LARGE,
+    API_STATUS_END
+};
+
+int api_http_status(int status);
+/* Answers with the status's HTTP code and {"msg": detail or the table's text}. */
+void api_reply_error(struct api_request *req, int status, const char *detail);
+/* Answers 200/201 with a JSON object; takes ownership of obj (a jansson json_t *). */
+void api_reply_json(struct api_request *req, int http, void *obj);
+/* Answers {"msg": text} with the given HTTP code. */
+void api_reply_msg(struct api_request *req, int http, const char *text);
+
+#endif

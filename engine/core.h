@@ -1,0 +1,124 @@
+/* engine/core.h — the embedded engine's private data structures, shared by its modules:
+ * project.c (projects and queues), message.c (message operations), waiters.c (long poll),
+ * embedded.c (lifecycle, clock, timers, journal and commit waits).
+ * Everything here runs on the event-loop thread; nothing blocks, nothing reads a clock. */
+#ifndef ANVIL_CORE_H
+#define ANVIL_CORE_H
+
+#include "engine.h"
+#include "hmap.h"
+#include "../storage/store.h"
+
+enum msg_state { MSG_READY = 0, MSG_DELAYED, MSG_RESERVED };
+
+enum timer_kind { TIMER_VISIBILITY = 1, TIMER_EXPIRY, TIMER_WAITER };
+
+struct message {
+    struct hnode by_id;          /* engine->messages */
+    struct list_node link;       /* the queue's list for its state */
+    struct tw_node visibility;  /* delayed: becomes ready; reserved: reservation ends */
+    struct tw_node expiry;
+    struct queue *queue;
+    struct blob *body;
+    uint64_t id;
+    uint64_t epoch;              /* the journal epoch that last wrote this message */
+    int64_t created_at_ms;
+    uint32_t reserved_count;
+    uint8_t state;
+    bool ready_at_front;         /* a delayed release goes to the front when it is due */
+    uint8_t reservation[RESERVATION_ID_BYTES];
+};
+
+struct queue {
+    struct hnode by_name;        /* project->queues */
+    struct project *project;
+    char *name;
+    size_t name_len;
+    uint32_t key;                /* the storage key of this queue */
+    char id[QUEUE_ID_HEX + 1];
+    int64_t created_at_ms;
+    enum queue_type type;
+    uint32_t message_timeout_s;
+    uint32_t message_expiration_s;
+    char *dead_letter_queue;     /* NULL when none */
+    uint32_t dead_letter_max;
+    uint64_t total_messages;
+    struct list_node ready, delayed, reserved;
+    uint64_t n_ready, n_delayed, n_reserved;
+    struct list_node waiters;    /* long-poll ops, oldest first */
+    struct list_node feed_link;  /* on engine->to_feed when it has ready messages and waiters */
+    uint64_t epoch;              /* the journal epoch that last changed it */
+};
+
+struct project {
+    struct hnode by_id;          /* engine->projects */
+    char *id;
+    size_t id_len;
+    struct hmap queues;
+    struct queue **sorted;       /* by name, for listing */
+    size_t n_sorted, cap_sorted;
+};
+
+struct engine {
+    int64_t now_ms;
+    struct timerwheel wheel;
+    struct hmap projects;
+    struct hmap messages;
+    struct idgen ids;
+    uint64_t hash_seed;
+    uint32_t next_queue_key;
+    uint64_t n_queues;
+    struct store *store;         /* NULL with DURABILITY_MEMORY */
+    uint64_t journal_count;      /* records appended so far: did an op write? */
+    struct list_node commit_wait[2]; /* ops waiting for epoch E, indexed by E & 1 */
+    struct list_node completed;  /* ops whose done() runs before the public call returns */
+    struct list_node to_feed;    /* queues whose waiters may now be served */
+    int depth;                   /* nesting of public calls, to run completions once */
+    bool shutting_down;          /* long polls answer at once */
+    uint64_t commits, commit_failures;
+};
+
+/* embedded.c */
+void eng_begin(struct engine *e);
+void eng_end(struct engine *e);
+/* Finishes op: with records written since `journal_mark`, it waits for the building epoch;
+ * otherwise for `read_epoch` (the newest state it read). */
+void eng_finish(struct engine *e, struct eng_op *op, uint64_t journal_mark, uint64_t read_epoch);
+void eng_fail(struct engine *e, struct eng_op *op, enum eng_status st);
+/* Appends a journal record (no-op in memory mode); returns the epoch it joined. */
+uint64_t eng_journal(struct engine *e, const struct jrec *rec);
+bool eng_can_write(const struct engine *e);
+void eng_result_reset(struct eng_result *res);
+void eng_result_free(struct eng_result *res);
+
+/* project.c */
+struct project *project_find(struct engine *e, const char *id);
+struct queue *queue_find(struct engine *e, const char *project, const char *name);
+/* Finds or creates a pull queue with defaults (journalled). NULL when out of memory. */
+struct queue *queue_find_or_create(struct engine *e, const char *project, const char *name);
+int queue_fill_info(const struct queue *q, struct eng_queue_info *info); /* -1: no memory */
+void queue_journal_total(struct engine *e, struct queue *q);
+void projects_free_all(struct engine *e);
+struct store_queue_row *queue_to_row(const struct queue *q);
+struct queue *queue_restore(struct engine *e, const struct store_queue_row *row);
+
+/* message.c */
+struct message *message_find(struct engine *e, struct queue *q, uint64_t id);
+void message_free(struct engine *e, struct message *m);
+void message_unlink(struct engine *e, struct message *m);
+/* Reserves up to n ready messages of q into res (dead-lettering as it goes). */
+int message_reserve_into(struct engine *e, struct queue *q, uint32_t n, uint32_t timeout_s,
+                         bool delete_msgs, struct eng_result *res);
+void message_on_timer(struct engine *e, struct tw_node *t);
+void queue_drop_messages(struct engine *e, struct queue *q);
+int message_restore(struct engine *e, struct queue *q, const struct store_msg_row *row);
+
+/* waiters.c */
+void waiters_note_ready(struct engine *e, struct queue *q);
+void waiters_feed(struct engine *e);
+void waiters_add(struct engine *e, struct queue *q, struct eng_op *op, uint32_t wait_s);
+void waiters_on_timer(struct engine *e, struct eng_op *op);
+void waiters_finish_all(struct engine *e, struct queue *q);
+void waiters_cancel(struct engine *e, struct eng_op *op);
+
+#endif

@@ -1,0 +1,201 @@
+/* engine/engine.h — the one interface between the fronts (api/, later SQS and push
+ * delivery) and queue state. Every operation is asynchronous: the caller passes a
+ * `struct eng_op` it owns, and the engine calls op->done exactly once, either before the
+ * call returns or later (after the group commit that makes the change durable, or when a
+ * long-poll waiter is served), unless the caller cancels it first with eng_cancel().
+ * Nothing above this header may assume where state lives: the embedded back end keeps it
+ * in memory with a SQLite journal; a PostgreSQL back end can implement the same calls.
+ * Names (project, queue) are borrowed for the duration of a call only. */
+#ifndef ANVIL_ENGINE_H
+#define ANVIL_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blob.h"
+#include "ids.h"
+#include "list.h"
+#include "timerwheel.h"
+
+enum eng_status {
+    ENG_OK = 0,
+    ENG_QUEUE_NOT_FOUND,
+    ENG_MESSAGE_NOT_FOUND,
+    ENG_RESERVATION_MISMATCH,  /* expired, released, or never this reservation */
+    ENG_RESERVATION_REQUIRED,  /* touch/release without a reservation id */
+    ENG_TYPE_IMMUTABLE,        /* a queue's type is fixed at creation */
+    ENG_PUSH_UNSUPPORTED,      /* push queues (unicast/multicast) are not served yet */
+    ENG_NOT_PUSH_QUEUE,        /* subscriber calls on a pull queue */
+    ENG_DEAD_LETTER_SELF,      /* a queue cannot be its own dead-letter queue */
+    ENG_DEAD_LETTER_CYCLE,     /* dead-letter queues would form a loop */
+    ENG_DEAD_LETTER_NAME,      /* dead_letter given without a queue name to use */
+    ENG_NO_MEMORY,
+    ENG_STORAGE_UNAVAILABLE,   /* the journal cannot commit now: try again */
+    ENG_SHUTTING_DOWN,
+    ENG_STATUS_COUNT
+};
+
+enum queue_type { QUEUE_PULL = 0, QUEUE_UNICAST, QUEUE_MULTICAST };
+
+enum durability { DURABILITY_FSYNC = 0, DURABILITY_NORMAL, DURABILITY_MEMORY };
+
+/* Defaults and limits of the hosted service (wire contract §2, §3). */
+enum {
+    QUEUE_DEFAULT_TIMEOUT_S = 60,
+    QUEUE_DEFAULT_EXPIRATION_S = 604800,
+    DEAD_LETTER_DEFAULT_MAX = 10,
+};
+
+/* A create or update: only the fields whose has_ flag is set are applied. */
+struct eng_queue_config {
+    bool has_type, has_message_timeout, has_message_expiration;
+    bool has_dead_letter_queue, has_dead_letter_max;
+    bool has_push; /* any push section: refused until push queues exist */
+    enum queue_type type;
+    uint32_t message_timeout_s;
+    uint32_t message_expiration_s;
+    const char *dead_letter_queue; /* "" removes the dead-letter setting */
+    uint32_t dead_letter_max;
+};
+
+/* In a result, the strings are owned by the result (freed after done() returns). */
+struct eng_queue_info {
+    char *project, *name;
+    char id[QUEUE_ID_HEX + 1];
+    enum queue_type type;
+    uint32_t message_timeout_s, message_expiration_s;
+    char *dead_letter_queue; /* NULL when none */
+    uint32_t dead_letter_max;
+    uint64_t total_messages;
+    uint64_t ready, delayed, reserved; /* size = ready + delayed + reserved */
+    int64_t created_at_ms;
+};
+
+struct eng_message {
+    uint64_t id;
+    struct blob *body; /* a reference owned by the result */
+    uint32_t reserved_count;
+    bool has_reservation;
+    char reservation_id[RESERVATION_ID_HEX + 1];
+};
+
+struct eng_result {
+    enum eng_status status;
+    size_t failed_index;         /* delete_many: which entry failed */
+    bool has_queue;
+    struct eng_queue_info queue; /* queue get/put/patch */
+    struct eng_message *messages; /* reserve, peek, get */
+    size_t n_messages;
+    uint64_t *ids; /* post: new ids in request order */
+    size_t n_ids;
+    char **names; /* list: queue names in order */
+    size_t n_names;
+    char reservation_id[RESERVATION_ID_HEX + 1]; /* touch: the new reservation */
+};
+
+struct eng_op;
+typedef void (*eng_done_fn)(struct eng_op *op, const struct eng_result *res);
+
+/* Owned by the caller, who must keep it alive until done() runs or eng_cancel() returns.
+ * The result passed to done() is valid only during the call. */
+struct eng_op {
+    eng_done_fn done;
+    void *ctx;
+    /* private to the engine */
+    struct list_node link;   /* long-poll waiter list, or the commit wait list */
+    struct tw_node timer;    /* long-poll deadline */
+    struct queue *waiting_on;
+    uint64_t wait_epoch;
+    uint32_t want_n, timeout_s;
+    bool delete_on_reserve;
+    bool in_flight;
+    struct eng_result res;
+};
+
+struct eng_post_msg {
+    const char *body;
+    size_t body_len;
+    uint32_t delay_s;
+};
+
+struct eng_reserve_args {
+    uint32_t n;         /* 1..100 */
+    uint32_t timeout_s; /* 0: the queue's message_timeout */
+    uint32_t wait_s;    /* 0: answer at once */
+    bool delete_msgs;
+};
+
+struct eng_delete_item {
+    uint64_t id;
+    const char *reservation_id; /* NULL or "" when none given */
+};
+
+struct eng_options {
+    const char *data_dir;        /* ignored with DURABILITY_MEMORY */
+    enum durability durability;
+    int64_t now_ms;              /* the clock's reading at start */
+    uint64_t seed;               /* for reservation and queue ids */
+};
+
+struct eng_stats {
+    uint64_t projects, queues, messages;
+    uint64_t commits, commit_failures;
+    bool storage_ok;
+};
+
+struct engine;
+
+/* Opens (and recovers) the engine. On failure returns NULL and writes a reason to err. */
+struct engine *eng_open(const struct eng_options *opt, char *err, size_t err_len);
+/* Finishes every waiter with an empty answer, commits what is pending, frees everything. */
+void eng_close(struct engine *e);
+
+/* Event-loop integration: the loop sets the time, watches the fd, and flushes each turn. */
+void eng_set_time(struct engine *e, int64_t now_ms); /* fires due timers */
+int64_t eng_next_deadline(const struct engine *e);  /* INT64_MAX when nothing is due */
+int eng_poll_fd(const struct engine *e);            /* -1 when there is nothing to watch */
+void eng_on_readable(struct engine *e);             /* a commit finished */
+void eng_flush(struct engine *e);                   /* end of a loop turn: start a commit */
+/* Answers every long-poll waiter now (with what is ready, else empty): for shutdown. */
+void eng_wake_all_waiters(struct engine *e);
+bool eng_idle(const struct engine *e);              /* no commit in flight or pending */
+void eng_stats(const struct engine *e, struct eng_stats *out);
+
+void eng_cancel(struct engine *e, struct eng_op *op);
+
+void eng_queue_list(struct engine *e, struct eng_op *op, const char *project,
+                    const char *prefix, const char *previous, uint32_t per_page);
+void eng_queue_get(struct engine *e, struct eng_op *op, const char *project, const char *name);
+/* Creates the queue, or updates it when it exists (PUT). */
+void eng_queue_put(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                   const struct eng_queue_config *cfg);
+/* Updates an existing queue (PATCH). */
+void eng_queue_patch(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                     const struct eng_queue_config *cfg);
+void eng_queue_delete(struct engine *e, struct eng_op *op, const char *project, const char *name);
+
+/* Posts messages, creating the queue when it does not exist. */
+void eng_post(struct engine *e, struct eng_op *op, const char *project, const char *name,
+              const struct eng_post_msg *msgs, size_t n);
+void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                 const struct eng_reserve_args *args);
+void eng_peek(struct engine *e, struct eng_op *op, const char *project, const char *name,
+              uint32_t n);
+void eng_get(struct engine *e, struct eng_op *op, const char *project, const char *name,
+             uint64_t id);
+void eng_delete(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                uint64_t id, const char *reservation_id);
+/* All or nothing: when any entry fails nothing is deleted and failed_index names it. */
+void eng_delete_many(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                     const struct eng_delete_item *items, size_t n);
+void eng_clear(struct engine *e, struct eng_op *op, const char *project, const char *name);
+void eng_touch(struct engine *e, struct eng_op *op, const char *project, const char *name,
+               uint64_t id, const char *reservation_id, uint32_t timeout_s);
+void eng_release(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                 uint64_t id, const char *reservation_id, uint32_t delay_s);
+
+const char *eng_status_name(enum eng_status st);
+const char *queue_type_name(enum queue_type t);
+
+#endif

@@ -1,0 +1,528 @@
+/* engine/message.c — messages and every operation on them: post, reserve (with dead
+ * letters), peek, get, delete (one or many), clear, touch, release, and the two timers each
+ * message carries (visibility: a delay or a reservation ending; expiry). Every message is
+ * on exactly one of its queue's three lists (ready, delayed, reserved), so no operation
+ * scans a queue: work per call depends on what it returns, not on queue depth.
+ * IronMQ v3 puts timed-out and released messages at the front of the queue. */
+#include "core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool id_eq(const struct hnode *node, const void *key)
+{
+    return list_entry(node, struct message, by_id)->id == *(const uint64_t *)key;
+}
+
+struct message *message_find(struct engine *e, struct queue *q, uint64_t id)
+{
+    struct hnode *n = hmap_find(&e->messages, hash_u64(id), id_eq, &id);
+    struct message *m = n ? list_entry(n, struct message, by_id) : NULL;
+    return m && m->queue == q ? m : NULL;
+}
+
+static struct list_node *list_for(struct queue *q, enum msg_state st)
+{
+    return st == MSG_READY ? &q->ready : st == MSG_DELAYED ? &q->delayed : &q->reserved;
+}
+
+static uint64_t *count_for(struct queue *q, enum msg_state st)
+{
+    return st == MSG_READY ? &q->n_ready : st == MSG_DELAYED ? &q->n_delayed : &q->n_reserved;
+}
+
+static void leave_list(struct message *m)
+{
+    list_remove(&m->link);
+    (*count_for(m->queue, m->state))--;
+}
+
+static void enter_list(struct message *m, enum msg_state st, bool front)
+{
+    m->state = (uint8_t)st;
+    if (front)
+        list_push_front(list_for(m->queue, st), &m->link);
+    else
+        list_push_back(list_for(m->queue, st), &m->link);
+    (*count_for(m->queue, st))++;
+}
+
+static void move_to(struct message *m, enum msg_state st, bool front)
+{
+    leave_list(m);
+    enter_list(m, st, front);
+}
+
+static bool reservation_matches(const struct message *m, const char *rid)
+{
+    uint8_t given[RESERVATION_ID_BYTES];
+    return m->state == MSG_RESERVED && rid &&
+           ids_unhex(rid, strlen(rid), given, sizeof(given)) &&
+           memcmp(given, m->reservation, sizeof(given)) == 0;
+}
+
+static bool has_text(const char *s)
+{
+    return s && s[0];
+}
+
+void message_unlink(struct engine *e, struct message *m)
+{
+    leave_list(m);
+    tw_cancel(&e->wheel, &m->visibility);
+    tw_cancel(&e->wheel, &m->expiry);
+    hmap_remove(&e->messages, &m->by_id);
+}
+
+void message_free(struct engine *e, struct message *m)
+{
+    (void)e;
+    blob_unref(m->body);
+    free(m);
+}
+
+static void journal_delete(struct engine *e, struct message *m)
+{
+    struct jrec rec = {.type = JR_MSG_DELETE, .msg_id = m->id, .queue_key = m->queue->key};
+    m->queue->epoch = eng_journal(e, &rec);
+}
+
+static void journal_update(struct engine *e, struct message *m, int64_t visible_at_ms)
+{
+    struct jrec rec = {.type = JR_MSG_UPDATE,
+                       .msg_id = m->id,
+                       .queue_key = m->queue->key,
+                       .count = m->reserved_count,
+                       .visible_at_ms = visible_at_ms};
+    m->epoch = eng_journal(e, &rec);
+}
+
+static void destroy(struct engine *e, struct message *m)
+{
+    message_unlink(e, m);
+    message_free(e, m);
+}
+
+static struct message *message_alloc(struct engine *e, struct queue *q, struct blob *body,
+                                     uint64_t id)
+{
+    struct message *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->id = id;
+    m->queue = q;
+    m->body = body;
+    m->created_at_ms = e->now_ms;
+    list_init(&m->link);
+    tw_node_init(&m->visibility, TIMER_VISIBILITY);
+    tw_node_init(&m->expiry, TIMER_EXPIRY);
+    if (hmap_insert(&e->messages, &m->by_id, hash_u64(id)) != 0) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Places a new or recovered message: delayed until visible_at_ms, else at the back. */
+static void place_new(struct engine *e, struct message *m, int64_t visible_at_ms,
+                      int64_t expires_at_ms)
+{
+    tw_insert(&e->wheel, &m->expiry, expires_at_ms);
+    if (visible_at_ms > e->now_ms) {
+        enter_list(m, MSG_DELAYED, false);
+        tw_insert(&e->wheel, &m->visibility, visible_at_ms);
+    } else {
+        enter_list(m, MSG_READY, false);
+        waiters_note_ready(e, m->queue);
+    }
+}
+
+void eng_post(struct engine *e, struct eng_op *op, const char *project, const char *name,
+              const struct eng_post_msg *msgs, size_t n)
+{
+    eng_begin(e);
+    eng_result_reset(&op->res);
+    uint64_t mark = e->journal_count;
+    struct queue *q = NULL;
+    enum eng_status st = ENG_OK;
+    if (!eng_can_write(e))
+        st = ENG_STORAGE_UNAVAILABLE;
+    else if (!(q = queue_find_or_create(e, project, name)) ||
+             !(op->res.ids = calloc(n ? n : 1, sizeof(uint64_t))))
+        st = ENG_NO_MEMORY;
+    for (size_t i = 0; st == ENG_OK && i < n; i++) {
+        struct blob *body = blob_new(msgs[i].body, msgs[i].body_len);
+        struct message *m = body ? message_alloc(e, q, body, ids_next_message(&e->ids, e->now_ms))
+                                 : NULL;
+        if (!m) {
+            blob_unref(body);
+            st = ENG_NO_MEMORY;
+            break;
+        }
+        int64_t visible_at = msgs[i].delay_s ? e->now_ms + (int64_t)msgs[i].delay_s * 1000 : 0;
+        int64_t expires_at = e->now_ms + (int64_t)q->message_expiration_s * 1000;
+        place_new(e, m, visible_at, expires_at);
+        struct jrec rec = {.type = JR_MSG_PUT,
+                           .msg_id = m->id,
+                           .queue_key = q->key,
+                           .body = e->store ? blob_ref(body) : NULL,
+                           .created_at_ms = m->created_at_ms,
+                           .visible_at_ms = visible_at,
+                           .expires_at_ms = expires_at};
+        m->epoch = eng_journal(e, &rec);
+        op->res.ids[op->res.n_ids++] = m->id;
+        q->total_messages++;
+    }
+    if (q && op->res.n_ids)
+        queue_journal_total(e, q);
+    if (st == ENG_OK)
+        eng_finish(e, op, mark, 0);
+    else
+        eng_fail(e, op, st);
+    eng_end(e);
+}
+
+/* ---- reserving and dead letters ---- */
+
+/* Moves m from its queue to the dead-letter queue, which is created when missing; its
+ * expiration restarts with that queue's. Returns false when that could not be done. */
+static bool dead_letter(struct engine *e, struct message *m)
+{
+    struct queue *from = m->queue;
+    struct queue *to = queue_find_or_create(e, from->project->id, from->dead_letter_queue);
+    if (!to || to == from)
+        return false;
+    leave_list(m);
+    m->queue = to;
+    enter_list(m, MSG_READY, false);
+    int64_t expires_at = e->now_ms + (int64_t)to->message_expiration_s * 1000;
+    tw_insert(&e->wheel, &m->expiry, expires_at);
+    struct jrec rec = {.type = JR_MSG_MOVE,
+                       .msg_id = m->id,
+                       .queue_key = to->key,
+                       .expires_at_ms = expires_at};
+    m->epoch = eng_journal(e, &rec);
+    from->epoch = m->epoch;
+    to->total_messages++;
+    queue_journal_total(e, to);
+    waiters_note_ready(e, to);
+    return true;
+}
+
+static void fill_message(struct eng_message *out, struct message *m, bool with_reservation)
+{
+    out->id = m->id;
+    out->body = blob_ref(m->body);
+    out->reserved_count = m->reserved_count;
+    out->has_reservation = with_reservation;
+    if (with_reservation)
+        ids_hex(m->reservation, RESERVATION_ID_BYTES, out->reservation_id);
+}
+
+int message_reserve_into(struct engine *e, struct queue *q, uint32_t n, uint32_t timeout_s,
+                         bool delete_msgs, struct eng_result *res)
+{
+    if (!res->messages && !(res->messages = calloc(n ? n : 1, sizeof(*res->messages))))
+        return -1;
+    int64_t timeout_ms = (int64_t)(timeout_s ? timeout_s : q->message_timeout_s) * 1000;
+    while (res->n_messages < n && q->n_ready) {
+        struct message *m = list_entry(q->ready.next, struct message, link);
+        if (q->dead_letter_queue && m->reserved_count >= q->dead_letter_max && dead_letter(e, m))
+            continue;
+        m->reserved_count++;
+        ids_new_reservation(&e->ids, m->reservation);
+        fill_message(&res->messages[res->n_messages++], m, true);
+        if (delete_msgs) {
+            journal_delete(e, m);
+            destroy(e, m);
+            continue;
+        }
+        move_to(m, MSG_RESERVED, false);
+        tw_insert(&e->wheel, &m->visibility, e->now_ms + timeout_ms);
+        journal_update(e, m, 0);
+    }
+    return 0;
+}
+
+void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                 const struct eng_reserve_args *args)
+{
+    eng_begin(e);
+    eng_result_reset(&op->res);
+    uint64_t mark = e->journal_count;
+    struct queue *q = queue_find(e, project, name);
+    if (!q) {
+        eng_fail(e, op, ENG_QUEUE_NOT_FOUND);
+    } else if (!eng_can_write(e)) {
+        eng_fail(e, op, ENG_STORAGE_UNAVAILABLE);
+    } else if (message_reserve_into(e, q, args->n, args->timeout_s, args->delete_msgs,
+                                    &op->res) != 0) {
+        eng_fail(e, op, ENG_NO_MEMORY);
+    } else if (op->res.n_messages == 0 && args->wait_s > 0 && !e->shutting_down) {
+        op->want_n = args->n;
+        op->timeout_s = args->timeout_s;
+        op->delete_on_reserve = args->delete_msgs;
+        waiters_add(e, q, op, args->wait_s);
+    } else {
+        eng_finish(e, op, mark, 0);
+    }
+    eng_end(e);
+}
+
+/* ---- reading ---- */
+
+void eng_peek(struct engine *e, struct eng_op *op, const char *project, const char *name,
+              uint32_t n)
+{
+    eng_begin(e);
+    eng_result_reset(&op->res);
+    uint64_t mark = e->journal_count, newest = 0;
+    struct queue *q = queue_find(e, project, name);
+    if (!q) {
+        eng_fail(e, op, ENG_QUEUE_NOT_FOUND);
+        eng_end(e);
+        return;
+    }
+    size_t want = q->n_ready < n ? (size_t)q->n_ready : n;
+    if (want && !(op->res.messages = calloc(want, sizeof(*op->res.messages)))) {
+        eng_fail(e, op, ENG_NO_MEMORY);
+        eng_end(e);
+        return;
+    }
+    struct list_node *pos = q->ready.next;
+    for (size_t i = 0; i < want; i++, pos = pos->next) {
+        struct message *m = list_entry(pos, struct message, link);
+        fill_message(&op->res.messages[op->res.n_messages++], m, false);
+        if (m->epoch > newest)
+            newest = m->epoch;
+    }
+    eng_finish(e, op, mark, newest);
+    eng_end(e);
+}
+
+void eng_get(struct engine *e, struct eng_op *op, const char *project, const char *name,
+             uint64_t id)
+{
+    eng_begin(e);
+    eng_result_reset(&op->res);
+    uint64_t mark = e->journal_count;
+    struct queue *q = queue_find(e, project, name);
+    struct message *m = q ? message_find(e, q, id) : NULL;
+    if (!q)
+        eng_fail(e, op, ENG_QUEUE_NOT_FOUND);
+    else if (!m)
+        eng_fail(e, op, ENG_MESSAGE_NOT_FOUND);
+    else if (!(op->res.messages = calloc(1, sizeof(*op->res.messages))))
+        eng_fail(e, op, ENG_NO_MEMORY);
+    else {
+        fill_message(&op->res.messages[op->res.n_messages++], m, false);
+        eng_finish(e, op, mark, m->epoch);
+    }
+    eng_end(e);
+}
+
+/* ---- deleting ---- */
+
+/* A reserved message needs its current reservation; an unreserved one is deleted by id
+ * alone, but a reservation id given for it has expired (v3 answers 403 to both). */
+static enum eng_status check_delete(struct message *m, const char *rid)
+{
+    if (m->state == MSG_RESERVED)
+        return reservation_matches(m, rid) ? ENG_OK : ENG_RESERVATION_MISMATCH;
+    return has_text(rid) ? ENG_RESERVATION_MISMATCH : ENG_OK;
+}
+
+void eng_delete(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                uint64_t id, const char *reservation_id)
+{
+    eng_begin(e);
+    eng_result_reset(&op->res);
+    uint64_t mark = e->journal_count;
+    struct queue *q = queue_find(e, project, name);
+    struct message *m = q ? message_find(e, q, id) : NULL;
+    enum eng_status st = !q   ? ENG_QUEUE_NOT_FOUND
+                         : !m ? ENG_MESSAGE_NOT_FOUND
+                              : check_delete(m, reservation_id);
+    if (st == ENG_OK && !eng_can_write(e))
+        st = ENG_STORAGE_UNAVAILABLE;
+    if (st == ENG_OK) {
+        journal_delete(e, m);
+        destroy(e, m);
+        eng_finish(e, op, mark, 0);
+    } else {
+        eng_fail(e, op, st);
+    }
+    eng_end(e);
+}
+
+void eng_delete_many(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                     const struct eng_delete_item *items, size_t n)
+{
+    eng_begin(e);
+    eng_result_reset(&op->res);
+    uint64_t mark = e->journal_count;
+    struct queue *q = queue_find(e, project, name);
+    enum eng_status st = q ? ENG_OK : ENG_QUEUE_NOT_FOUND;
+    for (size_t i = 0; st == ENG_OK && i < n; i++) {
+        struct message *m = message_find(e, q, items[i].id);
+        st = m ? check_delete(m, items[i].reservation_id) : ENG_MESSAGE_NOT_FOUND;
+        if (st != ENG_OK)
+            op->res.failed_index = i;
+    }
+    if (st == ENG_OK && !eng_can_write(e))
+        st = ENG_STORAGE_UNAVAILABLE;
+    if (st != ENG_OK) {
+        size_t failed = op->res.failed_index;
+        eng_fail(e, op, st);
+        op->res.failed_index = failed;
+        eng_end(e);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct message *m = message_find(e, q, items[i].id); /* gone if listed twice */
+        if (m) {
+            journal_delete(e, m);
+            destroy(e, m);
+        }
+    }
+    eng_finish(e, op, mark, 0);
+    eng_end(e);
+}
+
+void queue_drop_messages(struct engine *e, struct queue *q)
+{
+    struct list_node *lists[] = {&q->ready, &q->delayed, &q->reserved};
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        while (!list_empty(lists[i]))
+            destroy(e, list_entry(lists[i]->next, struct message, link));
+}
+
+void eng_clear(struct engine *e, struct eng_op *op, const char *project, const char *name)
+{
+    eng_begin(e);
+    eng_result_reset(&op->res);
+    uint64_t mark = e->journal_count;
+    struct queue *q = queue_find(e, project, name);
+    if (!q) {
+        eng_fail(e, op, ENG_QUEUE_NOT_FOUND);
+    } else if (!eng_can_write(e)) {
+        eng_fail(e, op, ENG_STORAGE_UNAVAILABLE);
+    } else {
+        struct jrec rec = {.type = JR_QUEUE_CLEAR, .queue_key = q->key};
+        q->epoch = eng_journal(e, &rec);
+        queue_drop_messages(e, q);
+        eng_finish(e, op, mark, 0);
+    }
+    eng_end(e);
+}
+
+/* ---- touch and release ---- */
+
+static enum eng_status find_reserved(struct engine *e, const char *project, const char *name,
+                                     uint64_t id, const char *rid, struct message **out)
+{
+    struct queue *q = queue_find(e, project, name);
+    struct message *m = q ? message_find(e, q, id) : NULL;
+    if (!q)
+        return ENG_QUEUE_NOT_FOUND;
+    if (!m)
+        return ENG_MESSAGE_NOT_FOUND;
+    if (!has_text(rid))
+        return ENG_RESERVATION_REQUIRED;
+    if (!reservation_matches(m, rid))
+        return ENG_RESERVATION_MISMATCH;
+    if (!eng_can_write(e))
+        return ENG_STORAGE_UNAVAILABLE;
+    *out = m;
+    return ENG_OK;
+}
+
+void eng_touch(struct engine *e, struct eng_op *op, const char *project, const char *name,
+               uint64_t id, const char *reservation_id, uint32_t timeout_s)
+{
+    eng_begin(e);
+    eng_result_reset(&op->res);
+    uint64_t mark = e->journal_count;
+    struct message *m = NULL;
+    enum eng_status st = find_reserved(e, project, name, id, reservation_id, &m);
+    if (st != ENG_OK) {
+        eng_fail(e, op, st);
+        eng_end(e);
+        return;
+    }
+    /* A touch is a new reservation: new id, new deadline, and it counts (wire contract §3). */
+    m->reserved_count++;
+    ids_new_reservation(&e->ids, m->reservation);
+    uint32_t secs = timeout_s ? timeout_s : m->queue->message_timeout_s;
+    tw_insert(&e->wheel, &m->visibility, e->now_ms + (int64_t)secs * 1000);
+    ids_hex(m->reservation, RESERVATION_ID_BYTES, op->res.reservation_id);
+    journal_update(e, m, 0);
+    eng_finish(e, op, mark, 0);
+    eng_end(e);
+}
+
+void eng_release(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                 uint64_t id, const char *reservation_id, uint32_t delay_s)
+{
+    eng_begin(e);
+    eng_result_reset(&op->res);
+    uint64_t mark = e->journal_count;
+    struct message *m = NULL;
+    enum eng_status st = find_reserved(e, project, name, id, reservation_id, &m);
+    if (st != ENG_OK) {
+        eng_fail(e, op, st);
+        eng_end(e);
+        return;
+    }
+    memset(m->reservation, 0, sizeof(m->reservation));
+    if (delay_s) {
+        int64_t visible_at = e->now_ms + (int64_t)delay_s * 1000;
+        move_to(m, MSG_DELAYED, false);
+        m->ready_at_front = true;
+        tw_insert(&e->wheel, &m->visibility, visible_at);
+        journal_update(e, m, visible_at);
+    } else {
+        tw_cancel(&e->wheel, &m->visibility);
+        move_to(m, MSG_READY, true);
+        waiters_note_ready(e, m->queue);
+    }
+    eng_finish(e, op, mark, m->epoch);
+    eng_end(e);
+}
+
+/* ---- timers and recovery ---- */
+
+void message_on_timer(struct engine *e, struct tw_node *t)
+{
+    if (t->tag == TIMER_EXPIRY) {
+        struct message *m = list_entry(t, struct message, expiry);
+        journal_delete(e, m);
+        destroy(e, m);
+        return;
+    }
+    struct message *m = list_entry(t, struct message, visibility);
+    bool front = m->state == MSG_RESERVED || m->ready_at_front;
+    m->ready_at_front = false;
+    memset(m->reservation, 0, sizeof(m->reservation));
+    move_to(m, MSG_READY, front);
+    waiters_note_ready(e, m->queue);
+}
+
+int message_restore(struct engine *e, struct queue *q, const struct store_msg_row *row)
+{
+    if (!q || row->expires_at_ms <= e->now_ms) {
+        struct jrec rec = {.type = JR_MSG_DELETE, .msg_id = row->id};
+        eng_journal(e, &rec);
+        return 0;
+    }
+    struct blob *body = blob_new(row->body, row->body_len);
+    struct message *m = body ? message_alloc(e, q, body, row->id) : NULL;
+    if (!m) {
+        blob_unref(body);
+        return -1;
+    }
+    m->created_at_ms = row->created_at_ms;
+    m->reserved_count = row->reserved_count;
+    place_new(e, m, row->visible_at_ms, row->expires_at_ms);
+    return 0;
+}

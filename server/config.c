@@ -1,0 +1,473 @@
+/* server/config.c — settings from defaults, file, environment and flags (see config.h).
+ * The file format is `key = value` per line, `#` starts a comment; keys may use - or _.
+ * `token` may repeat; the tokens of the strongest source that names any replace the rest. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum source { SRC_FILE = 0, SRC_ENV, SRC_FLAG, SRC_COUNT };
+
+struct token_list {
+    struct api_token *items;
+    size_t n;
+};
+
+struct loader {
+    struct config *cfg;
+    struct token_list tokens[SRC_COUNT];
+    enum source source;
+    char *err;
+    size_t err_len;
+};
+
+struct setting {
+    const char *key; /* file key; the flag is --key with '_' as '-' */
+    const char *env;
+    const char *arg;
+    const char *def;
+    const char *help;
+    int (*apply)(struct loader *ld, const struct setting *s, const char *value);
+    size_t offset; /* of the field in struct config, for the generic setters */
+};
+
+static int fail(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct loader *ld, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ld->err, ld->err_len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void *field(struct loader *ld, const struct setting *s)
+{
+    return (char *)ld->cfg + s->offset;
+}
+
+static int set_string(struct loader *ld, const struct setting *s, const char *value)
+{
+    char **slot = field(ld, s);
+    char *copy = strdup(value);
+    if (!copy)
+        return fail(ld, "out of memory");
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+/* Digits with an optional k/K or m/M (times 1024) suffix. */
+static int parse_number(const char *value, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (!*value || *value == '-')
+        return -1;
+    unsigned long long n = strtoull(value, &end, 10);
+    if (errno || end == value)
+        return -1;
+    if (*end == 'k' || *end == 'K')
+        n *= 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        n *= 1024 * 1024, end++;
+    if (*end || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static int set_unsigned(struct loader *ld, const struct setting *s, const char *value)
+{
+    unsigned long long n;
+    unsigned long long max = strcmp(s->key, "port") == 0 ? 65535 : UINT_MAX;
+    if (parse_number(value, max, &n) != 0)
+        return fail(ld, "%s: \"%s\" is not a number from 0 to %llu", s->key, value, max);
+    *(unsigned *)field(ld, s) = (unsigned)n;
+    return 0;
+}
+
+static int set_size(struct loader *ld, const struct setting *s, const char *value)
+{
+    unsigned long long n;
+    if (parse_number(value, (unsigned long long)1 << 40, &n) != 0 || n == 0)
+        return fail(ld, "%s: \"%s\" is not a size in bytes (suffix k or m allowed)", s->key, value);
+    *(size_t *)field(ld, s) = (size_t)n;
+    return 0;
+}
+
+static int set_durability(struct loader *ld, const struct setting *s, const char *value)
+{
+    (void)s;
+    if (strcmp(value, "fsync") == 0)
+        ld->cfg->durability = DURABILITY_FSYNC;
+    else if (strcmp(value, "normal") == 0)
+        ld->cfg->durability = DURABILITY_NORMAL;
+    else if (strcmp(value, "memory") == 0)
+        ld->cfg->durability = DURABILITY_MEMORY;
+    else
+        return fail(ld, "durability: \"%s\" is not one of fsync, normal, memory", value);
+    return 0;
+}
+
+static int set_log_level(struct loader *ld, const struct setting *s, const char *value)
+{
+    (void)s;
+    if (!log_parse_level(value, &ld->cfg->log_level))
+        return fail(ld, "log_level: \"%s\" is not one of error, warn, info, debug", value);
+    return 0;
+}
+
+static void free_token(struct api_token *t)
+{
+    free(t->token);
+    for (size_t i = 0; i < t->n_projects; i++)
+        free(t->projects[i]);
+    free(t->projects);
+}
+
+static void free_tokens(struct api_token *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free_token(&items[i]);
+    free(items);
+}
+
+/* "TOKEN" or "TOKEN:*" grant every project; "TOKEN:p1,p2" only those. */
+static int parse_token(struct loader *ld, const char *spec, struct api_token *t)
+{
+    memset(t, 0, sizeof(*t));
+    const char *colon = strchr(spec, ':');
+    size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+    if (len == 0)
+        return fail(ld, "token: \"%s\" has an empty token", spec);
+    for (size_t i = 0; i < len; i++)
+        if (spec[i] == ' ' || spec[i] == '\t' || spec[i] == ',' || spec[i] == ';')
+            return fail(ld, "token: \"%s\": a token cannot contain spaces, ',' or ';'", spec);
+    if (!(t->token = strndup(spec, len)))
+        return fail(ld, "out of memory");
+    const char *list = colon ? colon + 1 : "*";
+    if (strcmp(list, "*") == 0 || *list == '\0') {
+        t->all_projects = true;
+        return 0;
+    }
+    for (const char *p = list; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n) {
+            char **grown = realloc(t->projects, (t->n_projects + 1) * sizeof(*grown));
+            if (!grown || !(grown[t->n_projects] = strndup(p, n))) {
+                if (grown)
+                    t->projects = grown;
+                free_token(t);
+                return fail(ld, "out of memory");
+            }
+            t->projects = grown;
+            t->n_projects++;
+        }
+        p = comma ? comma + 1 : p + n;
+    }
+    if (t->n_projects == 0) {
+        free_token(t);
+        return fail(ld, "token: \"%s\" names no project", spec);
+    }
+    return 0;
+}
+
+static int add_token(struct loader *ld, const char *spec)
+{
+    struct token_list *list = &ld->tokens[ld->source];
+    struct api_token t;
+    if (parse_token(ld, spec, &t) != 0)
+        return -1;
+    struct api_token *grown = realloc(list->items, (list->n + 1) * sizeof(*grown));
+    if (!grown) {
+        free_token(&t);
+        return fail(ld, "out of memory");
+    }
+    list->items = grown;
+    list->items[list->n++] = t;
+    return 0;
+}
+
+/* The environment holds all tokens in one variable, separated by spaces or ';'. */
+static int set_tokens(struct loader *ld, const struct setting *s, const char *value)
+{
+    (void)s;
+    if (ld->source != SRC_ENV)
+        return add_token(ld, value);
+    char *copy = strdup(value);
+    if (!copy)
+        return fail(ld, "out of memory");
+    int rc = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, " \t;\n", &save); tok && rc == 0;
+         tok = strtok_r(NULL, " \t;\n", &save))
+        rc = add_token(ld, tok);
+    free(copy);
+    return rc;
+}
+
+#define AT(field) offsetof(struct config, field)
+static const struct setting settings[] = {
+    {"host", "ANVIL_HOST", "ADDR", "127.0.0.1",
+     "address to listen on; anything but loopback requires tokens", set_string, AT(host)},
+    {"port", "ANVIL_PORT", "PORT", "8080", "TCP port (0 picks a free one)", set_unsigned, AT(port)},
+    {"data_dir", "ANVIL_DATA_DIR", "DIR", "./anvil-data",
+     "directory of the database (created if missing)", set_string, AT(data_dir)},
+    {"durability", "ANVIL_DURABILITY", "MODE", "fsync",
+     "fsync (flush every group commit), normal (safe against a process crash), memory (nothing on disk)",
+     set_durability, 0},
+    {"log_level", "ANVIL_LOG_LEVEL", "LEVEL", "info",
+     "error, warn, info (one line per request) or debug", set_log_level, 0},
+    {"max_message_size", "ANVIL_MAX_MESSAGE_SIZE", "BYTES", "65536",
+     "largest message body accepted", set_size, AT(max_message_size)},
+    {"max_request_size", "ANVIL_MAX_REQUEST_SIZE", "BYTES", "16m",
+     "largest request body accepted", set_size, AT(max_request_size)},
+    {"connection_limit", "ANVIL_CONNECTION_LIMIT", "N", "10000",
+     "most client connections open at once", set_unsigned, AT(connection_limit)},
+    {"idle_timeout", "ANVIL_IDLE_TIMEOUT", "SECONDS", "120",
+     "close a connection idle this long", set_unsigned, AT(idle_timeout_s)},
+    {"shutdown_timeout", "ANVIL_SHUTDOWN_TIMEOUT", "SECONDS", "10",
+     "on SIGTERM, how long to let requests in progress finish", set_unsigned,
+     AT(shutdown_timeout_s)},
+    {"token", "ANVIL_TOKENS", "TOKEN[:P1,P2]", "",
+     "an API token and the projects it may use (all when none listed); repeatable. "
+     "With no token at all, anvil is a dev server: loopback only, any token accepted",
+     set_tokens, 0},
+};
+enum { N_SETTINGS = sizeof(settings) / sizeof(settings[0]) };
+
+static const struct setting *find_setting(const char *key, size_t len)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *k = settings[i].key;
+        if (strlen(k) != len)
+            continue;
+        bool same = true;
+        for (size_t j = 0; j < len && same; j++)
+            same = k[j] == key[j] || (k[j] == '_' && key[j] == '-');
+        if (same)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+void config_usage(FILE *out)
+{
+    fprintf(out, "usage: anvil [options]\n\n"
+                 "An IronMQ v3 compatible message queue server.\n\n"
+                 "  -c, --config FILE           read settings from FILE (env ANVIL_CONFIG)\n"
+                 "  -h, --help                  show this help\n"
+                 "      --version               show the version\n");
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        char flag[64];
+        snprintf(flag, sizeof(flag), "--%s %s", s->key, s->arg);
+        for (char *p = flag; *p && *p != ' '; p++)
+            if (*p == '_')
+                *p = '-';
+        fprintf(out, "      %-26s %s\n", flag, s->help);
+        fprintf(out, "      %-26s env %s%s%s\n", "", s->env, s->def[0] ? ", default " : "",
+                s->def);
+    }
+    fprintf(out, "\nPrecedence: flags, then environment, then the config file, then defaults.\n");
+}
+
+const char *durability_name(enum durability d)
+{
+    return d == DURABILITY_MEMORY ? "memory" : d == DURABILITY_NORMAL ? "normal" : "fsync";
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+        *--end = '\0';
+    if (end - s >= 2 && s[0] == '"' && end[-1] == '"') {
+        end[-1] = '\0';
+        s++;
+    }
+    return s;
+}
+
+static int load_file(struct loader *ld, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fail(ld, "cannot read config file %s: %s", path, strerror(errno));
+    char line[4096];
+    int lineno = 0, rc = 0;
+    ld->source = SRC_FILE;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *text = trim(line);
+        if (!*text)
+            continue;
+        char *eq = strchr(text, '=');
+        if (!eq) {
+            rc = fail(ld, "%s:%d: expected key = value", path, lineno);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(text), *value = trim(eq + 1);
+        const struct setting *s = find_setting(key, strlen(key));
+        if (!s) {
+            rc = fail(ld, "%s:%d: unknown setting \"%s\"", path, lineno, key);
+            break;
+        }
+        if (s->apply(ld, s, value) != 0) {
+            char reason[512];
+            snprintf(reason, sizeof(reason), "%s", ld->err);
+            rc = fail(ld, "%s:%d: %s", path, lineno, reason);
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static int load_env(struct loader *ld)
+{
+    ld->source = SRC_ENV;
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *value = getenv(settings[i].env);
+        if (value && settings[i].apply(ld, &settings[i], value) != 0) {
+            char reason[512];
+            snprintf(reason, sizeof(reason), "%s", ld->err);
+            return fail(ld, "%s: %s", settings[i].env, reason);
+        }
+    }
+    return 0;
+}
+
+/* Splits "--key=value" / "--key value"; returns the number of argv slots used, 0 on error. */
+static int flag_value(struct loader *ld, int argc, char **argv, int i, const char **name,
+                      size_t *name_len, const char **value)
+{
+    const char *arg = argv[i] + 2;
+    const char *eq = strchr(arg, '=');
+    *name = arg;
+    *name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (eq) {
+        *value = eq + 1;
+        return 1;
+    }
+    if (i + 1 >= argc) {
+        fail(ld, "--%s needs a value", arg);
+        return 0;
+    }
+    *value = argv[i + 1];
+    return 2;
+}
+
+static int load_flags(struct loader *ld, int argc, char **argv)
+{
+    ld->source = SRC_FLAG;
+    for (int i = 1; i < argc;) {
+        const char *arg = argv[i], *name, *value;
+        size_t name_len;
+        if (strcmp(arg, "-c") == 0) {
+            i += 2; /* the config file was read already */
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0)
+            return fail(ld, "unexpected argument \"%s\" (see --help)", arg);
+        int used = flag_value(ld, argc, argv, i, &name, &name_len, &value);
+        if (!used)
+            return -1;
+        if (name_len == 6 && strncmp(name, "config", 6) == 0) {
+            i += used;
+            continue;
+        }
+        const struct setting *s = find_setting(name, name_len);
+        if (!s)
+            return fail(ld, "unknown option --%.*s (see --help)", (int)name_len, name);
+        if (s->apply(ld, s, value) != 0)
+            return -1;
+        i += used;
+    }
+    return 0;
+}
+
+static int set_defaults(struct loader *ld)
+{
+    struct config *cfg = ld->cfg;
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (settings[i].def[0] && settings[i].apply(ld, &settings[i], settings[i].def) != 0)
+            return -1;
+    return 0;
+}
+
+static int check(struct loader *ld)
+{
+    struct config *cfg = ld->cfg;
+    if (cfg->max_message_size > cfg->max_request_size)
+        return fail(ld, "max_message_size (%zu) is larger than max_request_size (%zu)",
+                    cfg->max_message_size, cfg->max_request_size);
+    if (cfg->connection_limit == 0)
+        return fail(ld, "connection_limit must be at least 1");
+    if (!cfg->data_dir[0] && cfg->durability != DURABILITY_MEMORY)
+        return fail(ld, "data_dir is empty");
+    return 0;
+}
+
+enum config_result config_load(struct config *cfg, int argc, char **argv, char *err, size_t err_len)
+{
+    struct loader ld = {.cfg = cfg, .err = err, .err_len = err_len};
+    const char *file = getenv("ANVIL_CONFIG");
+    enum config_result result = CONFIG_ERROR;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            config_usage(stdout);
+            return CONFIG_EXIT;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("anvil %s\n", ANVIL_VERSION);
+            return CONFIG_EXIT;
+        }
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+            file = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+    }
+    if (set_defaults(&ld) != 0)
+        goto out;
+    if (file && *file) {
+        if (load_file(&ld, file) != 0)
+            goto out;
+        cfg->config_file = strdup(file);
+    }
+    if (load_env(&ld) != 0 || load_flags(&ld, argc, argv) != 0 || check(&ld) != 0)
+        goto out;
+    for (int src = SRC_COUNT - 1; src >= 0; src--) {
+        if (ld.tokens[src].n) {
+            cfg->tokens = ld.tokens[src].items;
+            cfg->n_tokens = ld.tokens[src].n;
+            ld.tokens[src] = (struct token_list){0};
+            break;
+        }
+    }
+    result = CONFIG_OK;
+out:
+    for (int src = 0; src < SRC_COUNT; src++)
+        free_tokens(ld.tokens[src].items, ld.tokens[src].n);
+    return result;
+}
+
+void config_free(struct config *cfg)
+{
+    free(cfg->host);
+    free(cfg->data_dir);
+    free(cfg->config_file);
+    free_tokens(cfg->tokens, cfg->n_tokens);
+    memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,39 @@
+/* server/config.h — anvil's settings and where they come from: built-in defaults, then
+ * the config file (--config or ANVIL_CONFIG), then ANVIL_* environment variables, then
+ * command-line flags; a later source wins. One table in config.c drives all four and
+ * --help, so a setting cannot exist in one place and be missing in another. */
+#ifndef ANVIL_CONFIG_H
+#define ANVIL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "../api/api.h"
+#include "log.h"
+
+struct config {
+    char *host;
+    unsigned port;
+    char *data_dir;
+    enum durability durability;
+    enum log_level log_level;
+    size_t max_message_size;
+    size_t max_request_size;
+    unsigned connection_limit;
+    unsigned idle_timeout_s;
+    unsigned shutdown_timeout_s;
+    struct api_token *tokens;
+    size_t n_tokens;
+    char *config_file;
+};
+
+enum config_result { CONFIG_OK = 0, CONFIG_EXIT = 1, CONFIG_ERROR = -1 };
+
+/* Fills cfg from every source. CONFIG_EXIT: --help or --version was printed. */
+enum config_result config_load(struct config *cfg, int argc, char **argv, char *err, size_t err_len);
+void config_free(struct config *cfg);
+void config_usage(FILE *out);
+const char *durability_name(enum durability d);
+
+#endif

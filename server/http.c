@@ -1,0 +1,364 @@
+/* server/http.c — libmicrohttpd glue (see http.h).
+ * A request's life: MHD's URI callback allocates `struct http_req` and keeps the path as
+ * sent (MHD would percent-decode it, and a decoded "/" would change the route); the access
+ * handler collects the body, then hands the request to api_handle(). An answer given at
+ * once is queued at once; otherwise the connection is suspended until req->respond()
+ * resumes it. Long polls are also watched for EPOLLRDHUP, so a client that gives up does
+ * not keep a waiter (and the messages it would be handed) until the wait ends. */
+#include "http.h"
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "../api/status.h"
+#include "../engine/list.h"
+#include "clock.h"
+#include "log.h"
+
+struct http_req {
+    struct api_request api; /* first, so the api's pointer is ours */
+    struct http *http;
+    struct MHD_Connection *conn;
+    struct list_node suspended_link;
+    char *path;
+    char method[16];
+    char *body;
+    size_t body_len, body_cap;
+    bool started, too_large, dispatched, has_response, suspended, watching, hung_up;
+    int status;
+    char *response;
+    size_t response_len;
+    int fd;
+    int64_t start_us;
+};
+
+struct http {
+    struct MHD_Daemon *daemon;
+    struct api *api;
+    size_t max_request_size;
+    int watch_epoll_fd;
+    size_t in_progress;
+    struct list_node suspended;
+};
+
+/* ---- hang-up watches ---- */
+
+static void watch(struct http_req *r)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info || r->http->watch_epoll_fd < 0)
+        return;
+    r->fd = info->connect_fd;
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = r};
+    r->watching = epoll_ctl(r->http->watch_epoll_fd, EPOLL_CTL_ADD, r->fd, &ev) == 0;
+}
+
+static void unwatch(struct http_req *r)
+{
+    if (!r->watching)
+        return;
+    epoll_ctl(r->http->watch_epoll_fd, EPOLL_CTL_DEL, r->fd, NULL);
+    r->watching = false;
+}
+
+static void resume(struct http_req *r)
+{
+    unwatch(r);
+    if (!r->suspended)
+        return;
+    r->suspended = false;
+    list_remove(&r->suspended_link);
+    MHD_resume_connection(r->conn);
+}
+
+/* ---- what the api sees ---- */
+
+static const char *lookup_header(struct api_request *areq, const char *name)
+{
+    struct http_req *r = (struct http_req *)areq;
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static const char *lookup_query(struct api_request *areq, const char *name)
+{
+    struct http_req *r = (struct http_req *)areq;
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static void respond(struct api_request *areq, int status, char *body, size_t len)
+{
+    struct http_req *r = (struct http_req *)areq;
+    free(r->response);
+    r->status = status;
+    r->response = body;
+    r->response_len = body ? len : 0;
+    r->has_response = true;
+    resume(r);
+}
+
+/* ---- MHD callbacks ---- */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct http *h = cls;
+    struct http_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    size_t len = strcspn(uri, "?");
+    r->path = strndup(uri, len);
+    r->http = h;
+    r->conn = conn;
+    r->fd = -1;
+    r->start_us = clock_mono_us();
+    list_init(&r->suspended_link);
+    r->api.header = lookup_header;
+    r->api.query = lookup_query;
+    r->api.respond = respond;
+    h->in_progress++;
+    return r;
+}
+
+static enum MHD_Result send_response(struct http_req *r)
+{
+    struct MHD_Response *resp =
+        r->response ? MHD_create_response_from_buffer(r->response_len, r->response,
+                                                      MHD_RESPMEM_MUST_FREE)
+                    : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    r->response = NULL; /* MHD frees it with the response */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static void reject_too_large(struct http_req *r)
+{
+    char detail[96];
+    snprintf(detail, sizeof(detail), "Request body too large (limit %zu bytes)",
+             r->http->max_request_size);
+    api_reply_error(&r->api, API_TOO_LARGE, detail);
+}
+
+static void collect_body(struct http_req *r, const char *data, size_t size)
+{
+    if (r->too_large)
+        return;
+    if (r->body_len + size > r->http->max_request_size) {
+        r->too_large = true;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+        return;
+    }
+    if (r->body_len + size > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        while (cap < r->body_len + size)
+            cap *= 2;
+        if (cap > r->http->max_request_size)
+            cap = r->http->max_request_size;
+        char *grown = realloc(r->body, cap);
+        if (!grown) {
+            r->too_large = true;
+            return;
+        }
+        r->body = grown;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, size);
+    r->body_len += size;
+}
+
+static void start(struct http_req *r, const char *method)
+{
+    r->started = true;
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    r->api.method = r->method;
+    r->api.path = r->path;
+    const char *length = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length) {
+        unsigned long long n = strtoull(length, NULL, 10);
+        if (n > r->http->max_request_size)
+            r->too_large = true;
+        else if (n > 0 && (r->body = malloc((size_t)n)))
+            r->body_cap = (size_t)n;
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct http *h = cls;
+    (void)url;
+    (void)version;
+    struct http_req *r = *con_cls;
+    if (!r || !r->path)
+        return MHD_NO; /* out of memory when the request began */
+    if (r->hung_up)
+        return MHD_NO;
+    if (!r->started) {
+        start(r, method);
+        if (r->too_large) { /* refuse before reading a byte of it */
+            reject_too_large(r);
+            return send_response(r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        collect_body(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->has_response)
+        return send_response(r);
+    if (r->dispatched)
+        return MHD_YES;
+    r->dispatched = true;
+    if (r->too_large) {
+        reject_too_large(r);
+        return send_response(r);
+    }
+    r->api.body = r->body ? r->body : "";
+    r->api.body_len = r->body_len;
+    api_handle(h->api, &r->api);
+    if (r->has_response)
+        return send_response(r);
+    MHD_suspend_connection(conn);
+    r->suspended = true;
+    list_push_back(&h->suspended, &r->suspended_link);
+    if (r->api.long_poll)
+        watch(r);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http *h = cls;
+    (void)conn;
+    struct http_req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    if (r->dispatched && !r->has_response)
+        api_abandon(h->api, &r->api);
+    unwatch(r);
+    if (list_linked(&r->suspended_link))
+        list_remove(&r->suspended_link);
+    if (log_enabled(LOG_INFO)) {
+        double ms = (double)(clock_mono_us() - r->start_us) / 1000.0;
+        if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->status)
+            log_msg(LOG_INFO, "%s %s %d %.3fms", r->started ? r->method : "-", r->path, r->status, ms);
+        else
+            log_msg(LOG_INFO, "%s %s aborted %.3fms", r->started ? r->method : "-", r->path, ms);
+    }
+    h->in_progress--;
+    free(r->response);
+    free(r->body);
+    free(r->path);
+    free(r);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char text[512];
+    vsnprintf(text, sizeof(text), fmt, ap);
+    size_t len = strlen(text);
+    while (len && text[len - 1] == '\n')
+        text[--len] = '\0';
+    log_msg(LOG_WARN, "http: %s", text);
+}
+
+/* ---- lifecycle ---- */
+
+struct http *http_start(const struct http_options *opt, char *err, size_t err_len)
+{
+    struct http *h = calloc(1, sizeof(*h));
+    if (!h) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    h->api = opt->api;
+    h->max_request_size = opt->max_request_size;
+    h->watch_epoll_fd = opt->watch_epoll_fd;
+    list_init(&h->suspended);
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_LISTEN_SOCKET, opt->listen_fd,
+        MHD_OPTION_CONNECTION_LIMIT, opt->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+        opt->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(err, err_len, "libmicrohttpd could not start");
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+int http_fd(const struct http *h)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    return info ? info->epoll_fd : -1;
+}
+
+void http_run(struct http *h)
+{
+    MHD_run(h->daemon);
+}
+
+int64_t http_next_timeout_ms(struct http *h)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(h->daemon, &ms) != MHD_YES)
+        return -1;
+    return ms > INT64_MAX ? INT64_MAX : (int64_t)ms;
+}
+
+void http_on_hangup(struct http *h, void *watched)
+{
+    struct http_req *r = watched;
+    if (r->has_response)
+        return;
+    api_abandon(h->api, &r->api);
+    r->hung_up = true; /* the access handler closes it when MHD calls back */
+    resume(r);
+}
+
+void http_stop_accepting(struct http *h)
+{
+    MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+size_t http_requests_in_progress(const struct http *h)
+{
+    return h->in_progress;
+}
+
+void http_stop(struct http *h)
+{
+    if (!h)
+        return;
+    while (!list_empty(&h->suspended)) {
+        struct http_req *r = list_entry(h->suspended.next, struct http_req, suspended_link);
+        api_abandon(h->api, &r->api);
+        r->hung_up = true;
+        resume(r);
+    }
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

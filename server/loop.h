@@ -1,0 +1,32 @@
+/* server/loop.h — the event loop: one thread, one epoll set holding libmicrohttpd's epoll
+ * fd, the engine's commit fd, a signalfd and the hang-up watches of long polls. Each turn:
+ * wait (until the earliest of MHD's and the engine's deadlines), give the engine the time,
+ * handle what woke us, let MHD do its I/O, then start the next group commit. */
+#ifndef ANVIL_LOOP_H
+#define ANVIL_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../engine/engine.h"
+#include "http.h"
+
+struct loop {
+    int epoll_fd;
+    int signal_fd;
+    struct http *http;
+    struct engine *engine;
+    unsigned shutdown_timeout_s;
+    bool stopping;
+    int64_t stop_deadline_us;
+};
+
+/* Creates the epoll set and the signalfd (SIGINT, SIGTERM, SIGHUP are blocked). */
+int loop_init(struct loop *l, char *err, size_t err_len);
+/* Adds the http server's and the engine's fds; call once both exist. */
+int loop_attach(struct loop *l, struct http *http, struct engine *engine, char *err, size_t err_len);
+/* Runs until SIGINT/SIGTERM and a graceful drain (or a second signal). */
+void loop_run(struct loop *l);
+void loop_close(struct loop *l);
+
+#endif

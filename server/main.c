@@ -1,0 +1,202 @@
+/* server/main.c — the anvil binary: read the settings, open (and recover) the engine,
+ * listen, announce readiness, run the loop, shut down cleanly. Start-up problems end the
+ * process with a one-line reason and exit status 1 (2 for bad settings), never a crash.
+ * Once accepting requests it prints one line on stdout for scripts and test harnesses:
+ *   anvil ready http://127.0.0.1:8080 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../api/api.h"
+#include "clock.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return false;
+}
+
+/* Binds and listens; writes the address for the ready line into url. */
+static int open_listener(const struct config *cfg, char *url, size_t url_len, char *err,
+                         size_t err_len)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%u", cfg->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(cfg->host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot resolve host \"%s\": %s", cfg->host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (cfg->n_tokens == 0 && !is_loopback(ai->ai_addr)) {
+            snprintf(err, err_len,
+                     "refusing to listen on %s without tokens: with no token configured anvil is "
+                     "a dev server and listens on loopback only (set --token or ANVIL_TOKENS, or "
+                     "use --host 127.0.0.1)",
+                     cfg->host);
+            fd = -2;
+            break;
+        }
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+            break;
+        snprintf(err, err_len, "cannot listen on %s port %s: %s", cfg->host, port, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned bound_port = cfg->port;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+            bound_port = ntohs(in6->sin6_port);
+            snprintf(url, url_len, "http://[%s]:%u", host, bound_port);
+        } else {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+            bound_port = ntohs(in->sin_port);
+            snprintf(url, url_len, "http://%s:%u", host, bound_port);
+        }
+    }
+    return fd;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+        seed = (uint64_t)clock_mono_us() ^ ((uint64_t)getpid() << 32);
+    return seed;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    char err[1024] = "";
+    signal(SIGPIPE, SIG_IGN);
+    switch (config_load(&cfg, argc, argv, err, sizeof(err))) {
+    case CONFIG_EXIT:
+        config_free(&cfg);
+        return 0;
+    case CONFIG_ERROR:
+        fprintf(stderr, "anvil: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    case CONFIG_OK:
+        break;
+    }
+    log_set_level(cfg.log_level);
+    raise_fd_limit();
+
+    int status = 1;
+    struct engine *engine = NULL;
+    struct http *http = NULL;
+    struct loop loop;
+    char url[128] = "";
+    int listen_fd = -1;
+    int64_t started_us = clock_mono_us();
+
+    if (loop_init(&loop, err, sizeof(err)) != 0)
+        goto out;
+    loop.shutdown_timeout_s = cfg.shutdown_timeout_s;
+    if ((listen_fd = open_listener(&cfg, url, sizeof(url), err, sizeof(err))) < 0)
+        goto out;
+    struct eng_options eopt = {.data_dir = cfg.data_dir,
+                               .durability = cfg.durability,
+                               .now_ms = clock_wall_ms(),
+                               .seed = random_seed()};
+    if (!(engine = eng_open(&eopt, err, sizeof(err))))
+        goto out;
+    struct api api = {.engine = engine,
+                      .tokens = cfg.tokens,
+                      .n_tokens = cfg.n_tokens,
+                      .limits = {.max_message_size = cfg.max_message_size}};
+    struct http_options hopt = {.listen_fd = listen_fd,
+                                .connection_limit = cfg.connection_limit,
+                                .idle_timeout_s = cfg.idle_timeout_s,
+                                .max_request_size = cfg.max_request_size,
+                                .api = &api,
+                                .watch_epoll_fd = loop.epoll_fd};
+    if (!(http = http_start(&hopt, err, sizeof(err))))
+        goto out;
+    listen_fd = -1; /* MHD owns it now */
+    if (loop_attach(&loop, http, engine, err, sizeof(err)) != 0)
+        goto out;
+
+    struct eng_stats st;
+    eng_stats(engine, &st);
+    log_msg(LOG_INFO, "anvil %s listening on %s", ANVIL_VERSION, url);
+    if (cfg.durability == DURABILITY_MEMORY)
+        log_msg(LOG_INFO, "durability memory: nothing is written to disk");
+    else
+        log_msg(LOG_INFO, "data directory %s, durability %s, recovered %llu queues and %llu messages",
+                cfg.data_dir, durability_name(cfg.durability), (unsigned long long)st.queues,
+                (unsigned long long)st.messages);
+    if (cfg.n_tokens)
+        log_msg(LOG_INFO, "%zu token(s) configured: requests need a valid token", cfg.n_tokens);
+    else
+        log_msg(LOG_INFO, "dev mode: no tokens configured, any token is accepted (loopback only)");
+    log_msg(LOG_INFO, "ready in %.1f ms", (double)(clock_mono_us() - started_us) / 1000.0);
+    printf("anvil ready %s\n", url);
+    fflush(stdout);
+
+    loop_run(&loop);
+    status = 0;
+out:
+    if (status != 0)
+        fprintf(stderr, "anvil: %s\n", err);
+    http_stop(http);
+    if (listen_fd >= 0)
+        close(listen_fd);
+    eng_close(engine);
+    loop_close(&loop);
+    if (status == 0)
+        log_msg(LOG_INFO, "stopped");
+    config_free(&cfg);
+    return status;
+}

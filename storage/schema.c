@@ -1,0 +1,36 @@
+/* storage/schema.c — the migrations that build anvil's database (see schema.h).
+ * Times are milliseconds since the Unix epoch; visible_at 0 means "visible now";
+ * reservations are not stored (a restart makes reserved messages ready again). */
+#include "schema.h"
+
+const char *const schema_migrations[SCHEMA_VERSION] = {
+    /* 0 → 1: queues, messages and the id high-water mark */
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE queues ("
+    "  key INTEGER PRIMARY KEY,"
+    "  project TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  type INTEGER NOT NULL,"
+    "  message_timeout INTEGER NOT NULL,"
+    "  message_expiration INTEGER NOT NULL,"
+    "  dead_letter_queue TEXT,"
+    "  dead_letter_max INTEGER NOT NULL DEFAULT 0,"
+    "  total_messages INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (project, name)"
+    ");"
+    "CREATE TABLE messages ("
+    "  id INTEGER PRIMARY KEY,"
+    "  queue INTEGER NOT NULL,"
+    "  body BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  visible_at INTEGER NOT NULL DEFAULT 0,"
+    "  expires_at INTEGER NOT NULL,"
+    "  reserved_count INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX messages_by_queue ON messages (queue);",
+};

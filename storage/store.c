@@ -1,0 +1,620 @@
+/* storage/store.c — the SQLite journal (see store.h): one database file in WAL mode,
+ * a writer thread that commits one batch of records per transaction, the eventfd that
+ * tells the loop a batch is done, and the retry of a failed batch after a back-off.
+ * Threads: the loop owns `building`; the writer owns `inflight` from hand-over until it
+ * sets `finished`; both fields are exchanged under `mu`. */
+#include "store.h"
+#include "schema.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { RETRY_BACKOFF_MS = 250 };
+
+struct batch {
+    struct jrec *recs;
+    size_t n, cap;
+    uint64_t epoch;
+    bool ok;
+};
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_QUEUE_PUT,
+    ST_QUEUE_DELETE,
+    ST_QUEUE_TOTAL,
+    ST_QUEUE_CLEAR,
+    ST_MSG_PUT,
+    ST_MSG_UPDATE,
+    ST_MSG_MOVE,
+    ST_MSG_DELETE,
+    ST_LAST_ID,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_QUEUE_PUT] = "INSERT OR REPLACE INTO queues(key, project, name, id, created_at, type,"
+                     " message_timeout, message_expiration, dead_letter_queue, dead_letter_max,"
+                     " total_messages) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_QUEUE_DELETE] = "DELETE FROM queues WHERE key = ?1",
+    [ST_QUEUE_TOTAL] = "UPDATE queues SET total_messages = ?2 WHERE key = ?1",
+    [ST_QUEUE_CLEAR] = "DELETE FROM messages WHERE queue = ?1",
+    [ST_MSG_PUT] = "INSERT OR REPLACE INTO messages(id, queue, body, created_at, visible_at,"
+                   " expires_at, reserved_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_MSG_UPDATE] = "UPDATE messages SET reserved_count = ?2, visible_at = ?3 WHERE id = ?1",
+    [ST_MSG_MOVE] = "UPDATE messages SET queue = ?2, expires_at = ?3, visible_at = 0 WHERE id = ?1",
+    [ST_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
+    [ST_LAST_ID] = "INSERT OR REPLACE INTO meta(key, value) VALUES ('last_message_id', ?1)",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[ST_COUNT];
+    int lock_fd;
+    int event_fd;
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;              /* under mu */
+    struct batch *inflight; /* under mu: handed to the writer, NULL when none */
+    bool finished;          /* under mu: the writer is done with inflight */
+    struct batch building;  /* loop thread only */
+    uint64_t durable_epoch;
+    bool writable;
+    bool retry_pending;     /* a failed batch waits in `building` for its retry */
+    int64_t retry_at_ms;
+    char last_error[256];
+};
+
+/* ---- records ---- */
+
+void store_free_row(struct store_queue_row *row)
+{
+    if (!row)
+        return;
+    free(row->project);
+    free(row->name);
+    free(row->dead_letter_queue);
+    free(row);
+}
+
+static void release_records(struct jrec *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        blob_unref(recs[i].body);
+        store_free_row(recs[i].row);
+    }
+}
+
+static int batch_reserve(struct batch *b, size_t extra)
+{
+    if (b->n + extra <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->n + extra)
+        cap *= 2;
+    struct jrec *grown = realloc(b->recs, cap * sizeof(*grown));
+    if (!grown)
+        return -1;
+    b->recs = grown;
+    b->cap = cap;
+    return 0;
+}
+
+int store_append(struct store *s, const struct jrec *rec)
+{
+    if (batch_reserve(&s->building, 1) != 0) {
+        release_records((struct jrec *)rec, 1);
+        return -1;
+    }
+    s->building.recs[s->building.n++] = *rec;
+    return 0;
+}
+
+/* ---- applying a batch (writer thread) ---- */
+
+static int step_reset(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static int apply_record(struct store *s, const struct jrec *r)
+{
+    sqlite3_stmt *st;
+    switch (r->type) {
+    case JR_QUEUE_PUT: {
+        const struct store_queue_row *q = r->row;
+        st = s->stmt[ST_QUEUE_PUT];
+        sqlite3_bind_int64(st, 1, q->key);
+        sqlite3_bind_text(st, 2, q->project, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, q->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, q->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, q->created_at_ms);
+        sqlite3_bind_int(st, 6, q->type);
+        sqlite3_bind_int64(st, 7, q->message_timeout_s);
+        sqlite3_bind_int64(st, 8, q->message_expiration_s);
+        if (q->dead_letter_queue)
+            sqlite3_bind_text(st, 9, q->dead_letter_queue, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 9);
+        sqlite3_bind_int64(st, 10, q->dead_letter_max);
+        sqlite3_bind_int64(st, 11, (sqlite3_int64)q->total_messages);
+        return step_reset(st);
+    }
+    case JR_QUEUE_DELETE: {
+        int rc;
+        st = s->stmt[ST_QUEUE_CLEAR];
+        sqlite3_bind_int64(st, 1, r->queue_key);
+        if ((rc = step_reset(st)) != SQLITE_OK)
+            return rc;
+        st = s->stmt[ST_QUEUE_DELETE];
+        sqlite3_bind_int64(st, 1, r->queue_key);
+        return step_reset(st);
+    }
+    case JR_QUEUE_TOTAL:
+        st = s->stmt[ST_QUEUE_TOTAL];
+        sqlite3_bind_int64(st, 1, r->queue_key);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)r->count);
+        return step_reset(st);
+    case JR_QUEUE_CLEAR:
+        st = s->stmt[ST_QUEUE_CLEAR];
+        sqlite3_bind_int64(st, 1, r->queue_key);
+        return step_reset(st);
+    case JR_MSG_PUT:
+        st = s->stmt[ST_MSG_PUT];
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)r->msg_id);
+        sqlite3_bind_int64(st, 2, r->queue_key);
+        sqlite3_bind_blob(st, 3, r->body ? r->body->data : "", r->body ? (int)r->body->len : 0,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, r->created_at_ms);
+        sqlite3_bind_int64(st, 5, r->visible_at_ms);
+        sqlite3_bind_int64(st, 6, r->expires_at_ms);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)r->count);
+        return step_reset(st);
+    case JR_MSG_UPDATE:
+        st = s->stmt[ST_MSG_UPDATE];
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)r->msg_id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)r->count);
+        sqlite3_bind_int64(st, 3, r->visible_at_ms);
+        return step_reset(st);
+    case JR_MSG_MOVE:
+        st = s->stmt[ST_MSG_MOVE];
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)r->msg_id);
+        sqlite3_bind_int64(st, 2, r->queue_key);
+        sqlite3_bind_int64(st, 3, r->expires_at_ms);
+        return step_reset(st);
+    case JR_MSG_DELETE:
+        st = s->stmt[ST_MSG_DELETE];
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)r->msg_id);
+        return step_reset(st);
+    default:
+        return SQLITE_MISUSE;
+    }
+}
+
+static bool apply_batch(struct store *s, const struct batch *b)
+{
+    uint64_t last_id = 0;
+    int rc = step_reset(s->stmt[ST_BEGIN]);
+    for (size_t i = 0; rc == SQLITE_OK && i < b->n; i++) {
+        rc = apply_record(s, &b->recs[i]);
+        if (b->recs[i].type == JR_MSG_PUT && b->recs[i].msg_id > last_id)
+            last_id = b->recs[i].msg_id;
+    }
+    if (rc == SQLITE_OK && last_id) {
+        sqlite3_bind_int64(s->stmt[ST_LAST_ID], 1, (sqlite3_int64)last_id);
+        rc = step_reset(s->stmt[ST_LAST_ID]);
+    }
+    if (rc == SQLITE_OK)
+        rc = step_reset(s->stmt[ST_COMMIT]);
+    if (rc != SQLITE_OK) {
+        snprintf(s->last_error, sizeof(s->last_error), "%s", sqlite3_errmsg(s->db));
+        if (!sqlite3_get_autocommit(s->db))
+            step_reset(s->stmt[ST_ROLLBACK]);
+        return false;
+    }
+    return true;
+}
+
+static void *writer_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->stop && !(s->inflight && !s->finished))
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (!(s->inflight && !s->finished))
+            break; /* stop, and nothing left to commit */
+        struct batch *b = s->inflight;
+        pthread_mutex_unlock(&s->mu);
+        b->ok = apply_batch(s, b);
+        pthread_mutex_lock(&s->mu);
+        s->finished = true;
+        uint64_t one = 1;
+        if (write(s->event_fd, &one, sizeof(one)) < 0) {
+            /* the counter cannot overflow in practice; the loop polls finished anyway */
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- loop side ---- */
+
+uint64_t store_building_epoch(const struct store *s)
+{
+    return s->building.epoch;
+}
+
+uint64_t store_durable_epoch(const struct store *s)
+{
+    return s->durable_epoch;
+}
+
+uint64_t store_inflight_epoch(const struct store *s)
+{
+    /* inflight is only assigned and cleared by the loop thread, so reading it here is safe */
+    return s->inflight ? s->inflight->epoch : 0;
+}
+
+bool store_writable(const struct store *s)
+{
+    return s->writable;
+}
+
+bool store_idle(const struct store *s)
+{
+    return !s->inflight && s->building.n == 0;
+}
+
+int store_event_fd(const struct store *s)
+{
+    return s->event_fd;
+}
+
+int64_t store_next_retry(const struct store *s)
+{
+    return s->retry_pending && !s->inflight ? s->retry_at_ms : INT64_MAX;
+}
+
+void store_kick(struct store *s, int64_t now_ms)
+{
+    if (s->inflight || s->building.n == 0)
+        return;
+    if (s->retry_pending) {
+        if (s->retry_at_ms == 0)
+            s->retry_at_ms = now_ms + RETRY_BACKOFF_MS;
+        if (now_ms < s->retry_at_ms)
+            return;
+    }
+    struct batch *b = malloc(sizeof(*b));
+    if (!b)
+        return; /* try again next turn */
+    *b = s->building;
+    s->building = (struct batch){.epoch = b->epoch + 1};
+    pthread_mutex_lock(&s->mu);
+    s->inflight = b;
+    s->finished = false;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Puts a failed batch's records in front of those appended since, to commit them again. */
+static void requeue(struct store *s, struct batch *failed)
+{
+    if (batch_reserve(failed, s->building.n) != 0) {
+        /* cannot merge: keep the failed records alone; new ones are lost with a report */
+        release_records(s->building.recs, s->building.n);
+        s->building.n = 0;
+    } else {
+        memcpy(failed->recs + failed->n, s->building.recs, s->building.n * sizeof(struct jrec));
+        failed->n += s->building.n;
+    }
+    free(s->building.recs);
+    failed->epoch = s->building.epoch;
+    s->building = *failed;
+}
+
+bool store_reap(struct store *s, uint64_t *epoch, bool *ok)
+{
+    uint64_t counter;
+    if (read(s->event_fd, &counter, sizeof(counter)) < 0 && errno != EAGAIN) {
+        /* nothing to do: `finished` below is the truth */
+    }
+    pthread_mutex_lock(&s->mu);
+    struct batch *b = s->inflight && s->finished ? s->inflight : NULL;
+    if (b)
+        s->inflight = NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (!b)
+        return false;
+    *epoch = b->epoch;
+    *ok = b->ok;
+    if (b->ok) {
+        s->durable_epoch = b->epoch;
+        s->writable = true;
+        s->retry_pending = false;
+        release_records(b->recs, b->n);
+        free(b->recs);
+    } else {
+        fprintf(stderr, "anvil: commit of batch %llu failed: %s (retrying)\n",
+                (unsigned long long)b->epoch, s->last_error);
+        s->writable = false;
+        s->retry_pending = true;
+        s->retry_at_ms = 0;
+        requeue(s, b);
+    }
+    free(b);
+    return true;
+}
+
+/* ---- open, load, close ---- */
+
+static int make_dirs(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+        return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0750) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0750) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t err_len)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    snprintf(err, err_len, "%s", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return -1;
+}
+
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int migrate(sqlite3 *db, char *err, size_t err_len)
+{
+    int64_t version = 0;
+    if (query_int(db, "PRAGMA user_version", &version) != 0) {
+        snprintf(err, err_len, "cannot read the database: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (version > SCHEMA_VERSION) {
+        snprintf(err, err_len,
+                 "the database has schema version %lld, newer than this anvil knows (%d): "
+                 "use a newer anvil",
+                 (long long)version, SCHEMA_VERSION);
+        return -1;
+    }
+    for (int64_t v = version; v < SCHEMA_VERSION; v++) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)(v + 1));
+        if (exec_sql(db, "BEGIN IMMEDIATE", err, err_len) != 0)
+            return -1;
+        if (exec_sql(db, schema_migrations[v], err, err_len) != 0 ||
+            exec_sql(db, sql, err, err_len) != 0) {
+            exec_sql(db, "ROLLBACK", err + strlen(err), 0);
+            return -1;
+        }
+        if (exec_sql(db, "COMMIT", err, err_len) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int take_lock(struct store *s, const char *dir, char *err, size_t err_len)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/anvil.lock", dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (s->lock_fd < 0) {
+        snprintf(err, err_len, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, err_len, "data directory %s is in use by another anvil process", dir);
+        return -1;
+    }
+    return 0;
+}
+
+struct store *store_open(const char *dir, enum store_durability dur, char *err, size_t err_len)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    s->lock_fd = -1;
+    s->event_fd = -1;
+    s->writable = true;
+    s->building.epoch = 1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+
+    char path[4096];
+    if (make_dirs(dir) != 0) {
+        snprintf(err, err_len, "cannot create data directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (take_lock(s, dir, err, err_len) != 0)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/anvil.db", dir);
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        snprintf(err, err_len, "cannot open %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    const char *sync = dur == STORE_FSYNC ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+    if (exec_sql(s->db, "PRAGMA journal_mode = WAL", err, err_len) != 0 ||
+        exec_sql(s->db, sync, err, err_len) != 0 ||
+        exec_sql(s->db, "PRAGMA cache_size = -32768", err, err_len) != 0) {
+        char reason[256];
+        snprintf(reason, sizeof(reason), "%s", err);
+        snprintf(err, err_len, "cannot use %s: %s", path, reason);
+        goto fail;
+    }
+    if (migrate(s->db, err, err_len) != 0)
+        goto fail;
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, err_len, "cannot prepare statement: %s", sqlite3_errmsg(s->db));
+            goto fail;
+        }
+    }
+    s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->event_fd < 0) {
+        snprintf(err, err_len, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+        snprintf(err, err_len, "cannot start the writer thread");
+        goto fail;
+    }
+    s->writer_started = true;
+    return s;
+fail:
+    store_close(s);
+    return NULL;
+}
+
+int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_message_id,
+               char *err, size_t err_len)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = SQLITE_OK;
+    int64_t meta_last = 0;
+    if (query_int(s->db, "SELECT value FROM meta WHERE key = 'last_message_id'", &meta_last) != 0)
+        goto sql_fail;
+    *last_message_id = (uint64_t)meta_last;
+
+    const char *queues_sql =
+        "SELECT key, project, name, id, created_at, type, message_timeout, message_expiration,"
+        " dead_letter_queue, dead_letter_max, total_messages FROM queues ORDER BY key";
+    if (sqlite3_prepare_v2(s->db, queues_sql, -1, &st, NULL) != SQLITE_OK)
+        goto sql_fail;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_queue_row row = {
+            .key = (uint32_t)sqlite3_column_int64(st, 0),
+            .project = (char *)sqlite3_column_text(st, 1),
+            .name = (char *)sqlite3_column_text(st, 2),
+            .created_at_ms = sqlite3_column_int64(st, 4),
+            .type = sqlite3_column_int(st, 5),
+            .message_timeout_s = (uint32_t)sqlite3_column_int64(st, 6),
+            .message_expiration_s = (uint32_t)sqlite3_column_int64(st, 7),
+            .dead_letter_queue = (char *)sqlite3_column_text(st, 8),
+            .dead_letter_max = (uint32_t)sqlite3_column_int64(st, 9),
+            .total_messages = (uint64_t)sqlite3_column_int64(st, 10),
+        };
+        const char *id = (const char *)sqlite3_column_text(st, 3);
+        snprintf(row.id, sizeof(row.id), "%s", id ? id : "");
+        if (!row.project || !row.name || cb->queue(cb->ctx, &row) != 0) {
+            snprintf(err, err_len, "cannot restore queue %lld", (long long)row.key);
+            goto fail;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        goto sql_fail;
+    sqlite3_finalize(st);
+
+    const char *msgs_sql = "SELECT id, queue, body, created_at, visible_at, expires_at,"
+                           " reserved_count FROM messages ORDER BY id";
+    if (sqlite3_prepare_v2(s->db, msgs_sql, -1, &st, NULL) != SQLITE_OK)
+        goto sql_fail;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_msg_row row = {
+            .id = (uint64_t)sqlite3_column_int64(st, 0),
+            .queue_key = (uint32_t)sqlite3_column_int64(st, 1),
+            .body = sqlite3_column_blob(st, 2),
+            .body_len = (size_t)sqlite3_column_bytes(st, 2),
+            .created_at_ms = sqlite3_column_int64(st, 3),
+            .visible_at_ms = sqlite3_column_int64(st, 4),
+            .expires_at_ms = sqlite3_column_int64(st, 5),
+            .reserved_count = (uint32_t)sqlite3_column_int64(st, 6),
+        };
+        if (row.id > *last_message_id)
+            *last_message_id = row.id;
+        if (cb->message(cb->ctx, &row) != 0) {
+            snprintf(err, err_len, "out of memory restoring message %llu",
+                     (unsigned long long)row.id);
+            goto fail;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        goto sql_fail;
+    sqlite3_finalize(st);
+    return 0;
+sql_fail:
+    snprintf(err, err_len, "cannot read the database: %s", sqlite3_errmsg(s->db));
+fail:
+    sqlite3_finalize(st);
+    return -1;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    if (s->writer_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->writer, NULL);
+        uint64_t epoch;
+        bool ok;
+        (void)store_reap(s, &epoch, &ok);
+        /* What the loop appended but never handed over is committed here, once. */
+        if (s->building.n && !apply_batch(s, &s->building))
+            fprintf(stderr, "anvil: final commit failed: %s\n", s->last_error);
+    }
+    release_records(s->building.recs, s->building.n);
+    free(s->building.recs);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    if (s->db)
+        sqlite3_close(s->db);
+    if (s->event_fd >= 0)
+        close(s->event_fd);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
