@@ -295,41 +295,77 @@ static char *trim(char *s)
     return s;
 }
 
+/* Parses config-file text; `name` labels errors ("anvil.conf:12: ..."). */
+static int parse_text(struct loader *ld, const char *text, size_t len, const char *name)
+{
+    int lineno = 0, rc = 0;
+    ld->source = SRC_FILE;
+    for (size_t pos = 0; rc == 0 && pos < len;) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t line_len = nl ? (size_t)(nl - (text + pos)) : len - pos;
+        char line[4096];
+        lineno++;
+        if (line_len >= sizeof(line))
+            return fail(ld, "%s:%d: line too long", name, lineno);
+        memcpy(line, text + pos, line_len);
+        line[line_len] = '\0';
+        pos += line_len + (nl ? 1 : 0);
+        if (strlen(line) != line_len)
+            return fail(ld, "%s:%d: NUL byte in line", name, lineno);
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *body = trim(line);
+        if (!*body)
+            continue;
+        char *eq = strchr(body, '=');
+        if (!eq)
+            return fail(ld, "%s:%d: expected key = value", name, lineno);
+        *eq = '\0';
+        char *key = trim(body), *value = trim(eq + 1);
+        const struct setting *s = find_setting(key, strlen(key));
+        if (!s)
+            return fail(ld, "%s:%d: unknown setting \"%s\"", name, lineno, key);
+        if (s->apply(ld, s, value) != 0) {
+            char reason[512];
+            snprintf(reason, sizeof(reason), "%s", ld->err);
+            rc = fail(ld, "%s:%d: %s", name, lineno, reason);
+        }
+    }
+    return rc;
+}
+
 static int load_file(struct loader *ld, const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return fail(ld, "cannot read config file %s: %s", path, strerror(errno));
-    char line[4096];
-    int lineno = 0, rc = 0;
-    ld->source = SRC_FILE;
-    while (rc == 0 && fgets(line, sizeof(line), f)) {
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *text = trim(line);
-        if (!*text)
-            continue;
-        char *eq = strchr(text, '=');
-        if (!eq) {
-            rc = fail(ld, "%s:%d: expected key = value", path, lineno);
-            break;
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (len + got > (size_t)1 << 20) {
+            fclose(f);
+            free(text);
+            return fail(ld, "config file %s is larger than 1 MiB", path);
         }
-        *eq = '\0';
-        char *key = trim(text), *value = trim(eq + 1);
-        const struct setting *s = find_setting(key, strlen(key));
-        if (!s) {
-            rc = fail(ld, "%s:%d: unknown setting \"%s\"", path, lineno, key);
-            break;
+        if (len + got > cap) {
+            cap = (len + got) * 2;
+            char *grown = realloc(text, cap);
+            if (!grown) {
+                fclose(f);
+                free(text);
+                return fail(ld, "out of memory");
+            }
+            text = grown;
         }
-        if (s->apply(ld, s, value) != 0) {
-            char reason[512];
-            snprintf(reason, sizeof(reason), "%s", ld->err);
-            rc = fail(ld, "%s:%d: %s", path, lineno, reason);
-        }
+        memcpy(text + len, chunk, got);
+        len += got;
     }
     fclose(f);
+    int rc = parse_text(ld, text ? text : "", len, path);
+    free(text);
     return rc;
 }
 
@@ -460,6 +496,21 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
 out:
     for (int src = 0; src < SRC_COUNT; src++)
         free_tokens(ld.tokens[src].items, ld.tokens[src].n);
+    return result;
+}
+
+enum config_result config_load_text(struct config *cfg, const char *text, size_t len, char *err,
+                                    size_t err_len)
+{
+    struct loader ld = {.cfg = cfg, .err = err, .err_len = err_len};
+    enum config_result result = CONFIG_ERROR;
+    if (set_defaults(&ld) == 0 && parse_text(&ld, text, len, "config") == 0 && check(&ld) == 0) {
+        cfg->tokens = ld.tokens[SRC_FILE].items;
+        cfg->n_tokens = ld.tokens[SRC_FILE].n;
+        ld.tokens[SRC_FILE] = (struct token_list){0};
+        result = CONFIG_OK;
+    }
+    free_tokens(ld.tokens[SRC_FILE].items, ld.tokens[SRC_FILE].n);
     return result;
 }
 

@@ -32,6 +32,9 @@ enum config_result { CONFIG_OK = 0, CONFIG_EXIT = 1, CONFIG_ERROR = -1 };
 
 /* Fills cfg from every source. CONFIG_EXIT: --help or --version was printed. */
 enum config_result config_load(struct config *cfg, int argc, char **argv, char *err, size_t err_len);
+/* Defaults plus config-file text only (no environment, no flags): for tests and fuzzing. */
+enum config_result config_load_text(struct config *cfg, const char *text, size_t len, char *err,
+                                    size_t err_len);
 void config_free(struct config *cfg);
 void config_usage(FILE *out);
 const char *durability_name(enum durability d);
