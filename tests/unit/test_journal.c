@@ -1,0 +1,327 @@
+/* tests/unit/test_journal.c — the embedded engine over its real SQLite journal in a
+ * temporary directory: answers wait for the group commit that makes them durable, reads of
+ * uncommitted state wait too, and a reopened engine finds exactly what was acknowledged
+ * (reserved messages ready again, delays and dead letters kept, expired ones gone). Also
+ * the refusals: a second process on the directory, a newer schema, a corrupt file. */
+#include <poll.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "engine_fixture.h"
+
+static const int64_t T0 = 1700000000000LL;
+
+struct tmpdir {
+    char path[64];
+};
+
+static void tmpdir_make(struct tmpdir *d)
+{
+    snprintf(d->path, sizeof(d->path), "/tmp/anvil-unit-XXXXXX");
+    if (!mkdtemp(d->path))
+        abort();
+}
+
+static void tmpdir_remove(struct tmpdir *d)
+{
+    static const char *const files[] = {"anvil.db", "anvil.db-wal", "anvil.db-shm", "anvil.lock"};
+    char path[128];
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", d->path, files[i]);
+        unlink(path);
+    }
+    rmdir(d->path);
+}
+
+static struct engine *open_dir(const struct tmpdir *d, int64_t now, enum durability dur,
+                               char *err, size_t err_len)
+{
+    struct eng_options opt = {.data_dir = d->path, .durability = dur, .now_ms = now, .seed = 9};
+    return eng_open(&opt, err, err_len);
+}
+
+static struct engine *reopen(struct engine *old, const struct tmpdir *d, int64_t now)
+{
+    char err[256] = "";
+    eng_close(old);
+    struct engine *e = open_dir(d, now, DURABILITY_FSYNC, err, sizeof(err));
+    if (!e)
+        fprintf(stderr, "    reopen failed: %s\n", err);
+    return e;
+}
+
+/* What the event loop does: hand batches to the writer and collect the commits. */
+static void settle(struct engine *e)
+{
+    for (int i = 0; i < 1000 && !eng_idle(e); i++) {
+        eng_flush(e);
+        struct pollfd p = {.fd = eng_poll_fd(e), .events = POLLIN};
+        poll(&p, 1, 1000);
+        eng_on_readable(e);
+    }
+}
+
+__attribute__((constructor)) static void use_settle(void)
+{
+    fix_settle = settle;
+}
+
+static void test_answers_wait_for_their_commit(void)
+{
+    struct tmpdir d;
+    char err[256];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    struct call *c = fix_post(e, "q", "m", 0);
+    CHECK_EQ(c->done_count, 0);
+    settle(e);
+    CHECK_EQ(c->done_count, 1);
+    CHECK_EQ(c->status, ENG_OK);
+    free(c);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
+static void test_reads_of_uncommitted_state_wait_for_it(void)
+{
+    struct tmpdir d;
+    char err[256];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    struct call *post = fix_post(e, "q", "m", 0);
+    struct call *peek = fix_peek(e, "q", 1);
+    struct call *info = fix_info(e, "q");
+    CHECK_EQ(peek->done_count, 0);
+    CHECK_EQ(info->done_count, 0);
+    settle(e);
+    CHECK_EQ(post->done_count, 1);
+    CHECK_EQ(peek->done_count, 1);
+    CHECK_EQ(peek->n, 1);
+    CHECK_EQ(info->done_count, 1);
+    struct call *again = fix_peek(e, "q", 1); /* committed: answered at once */
+    CHECK_EQ(again->done_count, 1);
+    free(post);
+    free(peek);
+    free(info);
+    free(again);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
+static void test_restart_recovers_messages_config_and_counts(void)
+{
+    struct tmpdir d;
+    char err[256];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    struct eng_queue_config cfg = {.has_message_timeout = true, .message_timeout_s = 90,
+                                   .has_message_expiration = true, .message_expiration_s = 7200,
+                                   .has_dead_letter_queue = true, .dead_letter_queue = "dlq",
+                                   .has_dead_letter_max = true, .dead_letter_max = 5};
+    fix_put(e, "q", &cfg);
+    uint64_t a = fix_post_id(e, "q", "a", 0), b = fix_post_id(e, "q", "b", 0);
+    uint64_t c = fix_post_id(e, "q", "c", 0), dd = fix_post_id(e, "q", "d", 0);
+    settle(e);
+    struct call *r = fix_reserve(e, "q", 3, 0, 0); /* a, b, c */
+    settle(e);
+    CHECK_EQ(r->n, 3);
+    CHECK_EQ(fix_delete(e, "q", b, r->rids[1]), ENG_OK);
+    CHECK_EQ(fix_release(e, "q", c, r->rids[2], 100), ENG_OK);
+    free(r);
+    settle(e);
+
+    e = reopen(e, &d, T0 + 1000);
+    struct call *info = fix_info(e, "q");
+    settle(e);
+    CHECK_EQ(info->status, ENG_OK);
+    CHECK_EQ(info->queue.message_timeout_s, 90);
+    CHECK_EQ(info->queue.message_expiration_s, 7200);
+    CHECK_STR(info->dead_letter, "dlq");
+    CHECK_EQ(info->queue.dead_letter_max, 5);
+    CHECK_EQ(info->queue.total_messages, 4);
+    CHECK_EQ(info->queue.ready, 2);   /* a (was reserved) and d */
+    CHECK_EQ(info->queue.delayed, 1); /* c, released with a delay */
+    free(info);
+    r = fix_reserve(e, "q", 10, 3600, 0);
+    settle(e);
+    CHECK_EQ(r->n, 2);
+    CHECK_EQ(r->ids[0], a);
+    CHECK_EQ(r->counts[0], 2); /* its first reservation was journalled */
+    CHECK_EQ(r->ids[1], dd);
+    free(r);
+    eng_set_time(e, T0 + 100000);
+    r = fix_reserve(e, "q", 10, 0, 0);
+    settle(e);
+    CHECK_EQ(r->n, 1);
+    CHECK_EQ(r->ids[0], c);
+    CHECK_EQ(r->counts[0], 2);
+    free(r);
+    settle(e);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
+static void test_expired_while_down_is_never_delivered(void)
+{
+    struct tmpdir d;
+    char err[256];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    struct eng_queue_config cfg = {.has_message_expiration = true, .message_expiration_s = 60};
+    fix_put(e, "q", &cfg);
+    fix_post_id(e, "q", "old", 0);
+    settle(e);
+    e = reopen(e, &d, T0 + 60000);
+    CHECK_EQ(fix_size(e, "q"), 0);
+    settle(e); /* recovery journals the deletion */
+    e = reopen(e, &d, T0 + 60001);
+    CHECK_EQ(fix_size(e, "q"), 0);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
+static void test_dead_letter_move_survives_restart(void)
+{
+    struct tmpdir d;
+    char err[256];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    struct eng_queue_config cfg = {.has_dead_letter_queue = true, .dead_letter_queue = "dlq",
+                                   .has_dead_letter_max = true, .dead_letter_max = 1};
+    fix_put(e, "q", &cfg);
+    uint64_t id = fix_post_id(e, "q", "m", 0);
+    struct call *first = fix_reserve(e, "q", 1, 30, 0);
+    settle(e);
+    eng_set_time(e, T0 + 30000);
+    struct call *second = fix_reserve(e, "q", 1, 30, 0);
+    settle(e);
+    CHECK_EQ(first->n, 1);
+    CHECK_EQ(second->n, 0);
+    free(first);
+    free(second);
+    e = reopen(e, &d, T0 + 31000);
+    CHECK_EQ(fix_size(e, "q"), 0);
+    struct call *r = fix_reserve(e, "dlq", 1, 0, 0);
+    settle(e);
+    CHECK_EQ(r->n, 1);
+    CHECK_EQ(r->ids[0], id);
+    CHECK_EQ(r->counts[0], 2);
+    free(r);
+    settle(e);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
+static void test_queue_delete_and_clear_survive_restart(void)
+{
+    struct tmpdir d;
+    char err[256];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_NORMAL, err, sizeof(err));
+    fix_post_id(e, "gone", "x", 0);
+    fix_post_id(e, "cleared", "y", 0);
+    fix_post_id(e, "kept", "z", 0);
+    settle(e);
+    struct call *c = fix_call();
+    eng_queue_delete(e, &c->op, "p", "gone");
+    settle(e);
+    CHECK_EQ(c->status, ENG_OK);
+    free(c);
+    c = fix_call();
+    eng_clear(e, &c->op, "p", "cleared");
+    settle(e);
+    CHECK_EQ(c->status, ENG_OK);
+    free(c);
+    fix_post_id(e, "gone", "new life", 0); /* re-created under the same name */
+    settle(e);
+    e = reopen(e, &d, T0 + 1);
+    CHECK_EQ(fix_size(e, "gone"), 1);
+    CHECK_EQ(fix_size(e, "cleared"), 0);
+    CHECK_EQ(fix_size(e, "kept"), 1);
+    struct call *info = fix_info(e, "gone");
+    settle(e);
+    CHECK_EQ(info->queue.total_messages, 1);
+    free(info);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
+static void test_ids_keep_increasing_across_restart_even_if_the_clock_goes_back(void)
+{
+    struct tmpdir d;
+    char err[256];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    uint64_t first = fix_post_id(e, "q", "a", 0);
+    struct call *r = fix_reserve(e, "q", 1, 0, 0);
+    settle(e);
+    fix_delete(e, "q", first, r->rids[0]); /* the highest id no longer in the table */
+    free(r);
+    settle(e);
+    e = reopen(e, &d, T0 - 86400000);
+    uint64_t second = fix_post_id(e, "q", "b", 0);
+    CHECK(second > first);
+    settle(e);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
+static void test_second_engine_on_the_same_directory_is_refused(void)
+{
+    struct tmpdir d;
+    char err[256] = "";
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    CHECK(e != NULL);
+    struct engine *e2 = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    CHECK(e2 == NULL);
+    CHECK(strstr(err, "in use") != NULL);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
+static void test_newer_schema_is_refused_with_a_clear_message(void)
+{
+    struct tmpdir d;
+    char err[256] = "", path[128];
+    tmpdir_make(&d);
+    snprintf(path, sizeof(path), "%s/anvil.db", d.path);
+    sqlite3 *db;
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    CHECK(e == NULL);
+    CHECK(strstr(err, "newer") != NULL);
+    tmpdir_remove(&d);
+}
+
+static void test_corrupt_database_is_refused_with_a_clear_message(void)
+{
+    struct tmpdir d;
+    char err[256] = "", path[128];
+    tmpdir_make(&d);
+    snprintf(path, sizeof(path), "%s/anvil.db", d.path);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 512; i++)
+        fputs("this is not a database. ", f);
+    fclose(f);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    CHECK(e == NULL);
+    CHECK(strstr(err, "not a database") != NULL);
+    tmpdir_remove(&d);
+}
+
+CHECK_MAIN(TEST(test_answers_wait_for_their_commit),
+           TEST(test_reads_of_uncommitted_state_wait_for_it),
+           TEST(test_restart_recovers_messages_config_and_counts),
+           TEST(test_expired_while_down_is_never_delivered),
+           TEST(test_dead_letter_move_survives_restart),
+           TEST(test_queue_delete_and_clear_survive_restart),
+           TEST(test_ids_keep_increasing_across_restart_even_if_the_clock_goes_back),
+           TEST(test_second_engine_on_the_same_directory_is_refused),
+           TEST(test_newer_schema_is_refused_with_a_clear_message),
+           TEST(test_corrupt_database_is_refused_with_a_clear_message))
