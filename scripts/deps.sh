@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# scripts/deps.sh [build|test] — installs, with apt-get, the Debian 12 packages anvil needs:
+# `build` for compiling and running the server, `test` for that plus everything the test
+# suites use (Python, Node.js and npm for the client suite, clang for the fuzzers).
+# Does nothing when every package is already installed; needs root otherwise.
+set -euo pipefail
+
+build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev)
+test_pkgs=(python3 nodejs npm clang libclang-rt-14-dev procps)
+
+want=("${build_pkgs[@]}")
+[ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
+
+missing=()
+for pkg in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: run as root (or install these packages yourself): ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

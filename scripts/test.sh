@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# scripts/test.sh — installs what is missing, builds anvil twice (release, and ASan+UBSan),
+# and runs every test against both builds: C unit tests, fuzz-corpus replays, end-to-end
+# tests of the real binary over HTTP, and the Node iron_mq client suite; then a short
+# libFuzzer session per target (clang build). Each suite prints `RESULT passed=N failed=M`;
+# the last line here adds them up as `N passed, M failed`. Exit status 0 only if M is 0.
+#   FUZZ_SECONDS=N  time per fuzz target (default 15; 0 skips the fuzzing session)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/deps.sh test || exit 1
+scripts/build.sh release || exit 1
+scripts/build.sh asan || exit 1
+
+export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
+# The client suite talks to 127.0.0.1 only: no proxy may get in the way.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
+
+passed=0
+failed=0
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+# run_suite NAME COMMAND...: runs a suite, adds its RESULT line to the totals (a suite that
+# prints none counts as one test, passed if it exits 0), shows the log when anything failed.
+run_suite() {
+  local name=$1; shift
+  local log="$logs/$(echo "$name" | tr -c 'a-zA-Z0-9_.-' _).log"
+  local start=$SECONDS
+  timeout 900 "$@" >"$log" 2>&1
+  local rc=$?
+  local result p f
+  result=$(grep -a '^RESULT ' "$log" | tail -1)
+  if [ -n "$result" ]; then
+    p=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$result")
+    f=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$result")
+    [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1   # it crashed or leaked after its tests
+  elif [ "$rc" -eq 0 ]; then p=1; f=0
+  else p=0; f=1
+  fi
+  passed=$((passed + p)); failed=$((failed + f))
+  printf '%-44s %4d passed %3d failed  (%ds)\n' "$name" "$p" "$f" $((SECONDS - start))
+  if [ "$f" -ne 0 ]; then
+    echo "---- $name (exit $rc), last lines of its output:"
+    grep -av '^ok ' "$log" | tail -40
+    echo "----"
+  fi
+}
+
+(cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error >"$logs/npm.log" 2>&1) ||
+  { cat "$logs/npm.log"; echo "npm ci failed"; }
+
+for build in build build-asan; do
+  kind=release; [ "$build" = build-asan ] && kind=asan
+  for t in "$build"/tests/unit/test_*; do
+    [ -f "$t" ] && [ -x "$t" ] && run_suite "unit/$(basename "$t") [$kind]" "$t"
+  done
+  for t in "$build"/tests/fuzz/fuzz_*; do
+    [ -f "$t" ] && [ -x "$t" ] && [ -d "tests/fuzz/corpus/$(basename "$t")" ] &&
+      run_suite "fuzz-replay/$(basename "$t") [$kind]" "$t" "tests/fuzz/corpus/$(basename "$t")"
+  done
+  quick=(); [ "$kind" = asan ] && quick=(--quick)
+  run_suite "e2e [$kind]" env ANVIL_BIN="$root/$build/anvil" /usr/bin/python3 tests/e2e/run.py "${quick[@]}"
+  run_suite "clients/node iron_mq [$kind]" env ANVIL_BIN="$root/$build/anvil" node tests/clients/node/iron_mq.test.js
+done
+
+if [ "${FUZZ_SECONDS:-15}" != 0 ] && command -v clang >/dev/null; then
+  if [ ! -f build-fuzz/build.ninja ]; then
+    CC=clang meson setup build-fuzz --buildtype=debug -Db_sanitize=address,undefined \
+      -Db_lundef=false >/dev/null
+  fi
+  if ninja -C build-fuzz >"$logs/fuzz-build.log" 2>&1; then
+    run_suite "fuzz (libFuzzer, ${FUZZ_SECONDS:-15}s per target)" \
+      tests/fuzz/run-fuzzers.sh build-fuzz "${FUZZ_SECONDS:-15}"
+  else
+    tail -20 "$logs/fuzz-build.log"; failed=$((failed + 1)); echo "fuzz build failed"
+  fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
