@@ -1,12 +1,13 @@
 # Dockerfile — anvil in two stages: build with Debian 12's toolchain, run on bookworm-slim
 # as an unprivileged user with the database on a volume. Dev mode by default (loopback,
 # any token): run with --network host, or publish the port with ANVIL_HOST=0.0.0.0 and
-# ANVIL_TOKENS set (anvil refuses a non-loopback address without tokens).
+# ANVIL_TOKENS set (anvil refuses a non-loopback address without tokens). Settings come
+# from ANVIL_* variables; to use a config file, mount it and set ANVIL_CONFIG.
 FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev meson ninja-build pkg-config \
       libmicrohttpd-dev libjansson-dev libsqlite3-dev \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY meson.build meson_options.txt ./
 COPY conf conf
@@ -21,10 +22,9 @@ RUN meson setup build --buildtype=release -Dtests=false >/dev/null \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libmicrohttpd12 libjansson4 libsqlite3-0 curl \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/anvil --create-home anvil
 COPY --from=build /src/build/anvil /usr/local/bin/anvil
-COPY conf/anvil.conf /etc/anvil/anvil.conf
 ENV ANVIL_HOST=127.0.0.1 \
     ANVIL_PORT=8080 \
     ANVIL_DATA_DIR=/var/lib/anvil \

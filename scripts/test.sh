@@ -80,5 +80,8 @@ if [ "${FUZZ_SECONDS:-15}" != 0 ] && command -v clang >/dev/null; then
   fi
 fi
 
+# The Docker image: built and exercised when a Docker engine answers, skipped otherwise.
+run_suite "docker image" tests/docker/test_docker.sh
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

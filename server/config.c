@@ -460,6 +460,7 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     struct loader ld = {.cfg = cfg, .err = err, .err_len = err_len};
     const char *file = getenv("ANVIL_CONFIG");
     enum config_result result = CONFIG_ERROR;
+    memset(cfg, 0, sizeof(*cfg)); /* config_free() must be safe on every path out */
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {

@@ -277,7 +277,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t len = strlen(text);
     while (len && text[len - 1] == '\n')
         text[--len] = '\0';
-    log_msg(LOG_WARN, "http: %s", text);
+    /* Closing a long poll whose client hung up is how we free it, not a fault. */
+    bool routine = strstr(text, "Application reported internal error") != NULL;
+    log_msg(routine ? LOG_DEBUG : LOG_WARN, "http: %s", text);
 }
 
 /* ---- lifecycle ---- */

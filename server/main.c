@@ -116,7 +116,7 @@ static uint64_t random_seed(void)
 
 int main(int argc, char **argv)
 {
-    struct config cfg;
+    struct config cfg = {0};
     char err[1024] = "";
     signal(SIGPIPE, SIG_IGN);
     switch (config_load(&cfg, argc, argv, err, sizeof(err))) {
