@@ -11,6 +11,7 @@ struct route {
     const char *project;
     const char *queue;
     uint64_t message_id;
+    bool has_message_id;
 };
 
 bool api_valid_utf8(const char *s, size_t len);

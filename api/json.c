@@ -166,6 +166,22 @@ bool parse_message_id(const char *text, uint64_t *out)
     return true;
 }
 
+bool parse_uint_text(const char *text, uint32_t max, uint32_t *out)
+{
+    uint64_t n = 0;
+    if (!*text)
+        return false;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        n = n * 10 + (uint64_t)(*p - '0');
+        if (n > max)
+            return false;
+    }
+    *out = (uint32_t)n;
+    return true;
+}
+
 bool json_message_id(json_t *value, uint64_t *out)
 {
     if (json_is_string(value))

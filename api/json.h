@@ -36,6 +36,8 @@ json_t *fr_array(struct field_reader *fr, json_t *obj, const char *key);
 /* A message id: a string of decimal digits or a non-negative integer. */
 bool json_message_id(json_t *value, uint64_t *out);
 bool parse_message_id(const char *text, uint64_t *out);
+/* Decimal digits only (no sign, no spaces), at most max; false otherwise. */
+bool parse_uint_text(const char *text, uint32_t max, uint32_t *out);
 
 json_t *json_id_string(uint64_t id);
 json_t *json_message(const struct eng_message *m);

@@ -33,7 +33,9 @@ static int hex_digit(char c)
     return -1;
 }
 
-/* Decodes %XX in place; false on a malformed escape or an encoded NUL. */
+/* Decodes %XX in place; false on a malformed escape. An encoded NUL cannot live in a C
+ * string: it becomes DEL (0x7f), which no name may contain either, so a name holding it is
+ * refused as invalid (400) instead of being cut short. */
 static bool percent_decode(char *s)
 {
     char *out = s;
@@ -43,9 +45,9 @@ static bool percent_decode(char *s)
             continue;
         }
         int hi = hex_digit(in[1]), lo = hi < 0 ? -1 : hex_digit(in[2]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+        if (hi < 0 || lo < 0)
             return false;
-        *out++ = (char)(hi << 4 | lo);
+        *out++ = hi == 0 && lo == 0 ? (char)0x7f : (char)(hi << 4 | lo);
         in += 2;
     }
     *out = '\0';
@@ -231,10 +233,9 @@ static const struct endpoint *match_path(char **seg, size_t n, struct route *rt,
     }
     if (!is(child, "messages"))
         return NULL;
-    if (!parse_message_id(seg[6], &rt->message_id)) {
-        *status = ENG_MESSAGE_NOT_FOUND; /* no message can have such an id */
-        return NULL;
-    }
+    rt->message_id = 0; /* stays 0 when malformed: no message has it (404 after auth) */
+    (void)parse_message_id(seg[6], &rt->message_id);
+    rt->has_message_id = true;
     if (n == 7)
         return message_eps;
     if (n == 8 && is(seg[7], "touch"))
@@ -275,10 +276,12 @@ static void route(struct api *api, struct api_request *req, char **seg, size_t n
     if (eps && (status = admit(api, req, &rt, &detail)) == ENG_OK) {
         for (; eps->method; eps++)
             if (method_is(req, eps->method)) {
+                if (rt.has_message_id && rt.message_id == 0)
+                    break; /* not a message id: no such message */
                 eps->fn(api, req, &rt);
                 return;
             }
-        status = API_METHOD_NOT_ALLOWED;
+        status = eps->method ? ENG_MESSAGE_NOT_FOUND : API_METHOD_NOT_ALLOWED;
     }
     api_reply_error(req, status, detail);
 }

@@ -202,14 +202,9 @@ void v3_peek_messages(struct api *api, struct api_request *req, const struct rou
 {
     const char *text = req->query(req, "n");
     uint32_t n = 1;
-    if (text && *text) {
-        char *end;
-        unsigned long v = strtoul(text, &end, 10);
-        if (*end || text[0] == '-' || v < 1 || v > MAX_PER_CALL) {
-            api_reply_error(req, API_BAD_REQUEST, "n must be an integer from 1 to 100");
-            return;
-        }
-        n = (uint32_t)v;
+    if (text && *text && (!parse_uint_text(text, MAX_PER_CALL, &n) || n == 0)) {
+        api_reply_error(req, API_BAD_REQUEST, "n must be an integer from 1 to 100");
+        return;
     }
     api_prepare_op(req, reply_messages);
     eng_peek(api->engine, &req->op, rt->project, rt->queue, n);

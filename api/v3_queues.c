@@ -41,17 +41,8 @@ static void on_list(struct eng_op *op, const struct eng_result *res)
 
 static bool parse_per_page(const char *text, uint32_t *out)
 {
-    if (!text || !*text) {
-        *out = PER_PAGE_DEFAULT;
-        return true;
-    }
     uint32_t n = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p < '0' || *p > '9' || n > PER_PAGE_MAX)
-            return false;
-        n = n * 10 + (uint32_t)(*p - '0');
-    }
-    if (n > PER_PAGE_MAX)
+    if (text && *text && !parse_uint_text(text, PER_PAGE_MAX, &n))
         return false;
     *out = n ? n : PER_PAGE_DEFAULT;
     return true;

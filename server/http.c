@@ -42,7 +42,7 @@ struct http {
     struct api *api;
     size_t max_request_size;
     int watch_epoll_fd;
-    size_t in_progress;
+    size_t in_progress; /* handed to the api and not finished: what shutdown waits for */
     struct list_node suspended;
 };
 
@@ -120,7 +120,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->api.header = lookup_header;
     r->api.query = lookup_query;
     r->api.respond = respond;
-    h->in_progress++;
     return r;
 }
 
@@ -224,6 +223,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->dispatched)
         return MHD_YES;
     r->dispatched = true;
+    h->in_progress++;
     if (r->too_large) {
         reject_too_large(r);
         return send_response(r);
@@ -262,7 +262,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         else
             log_msg(LOG_INFO, "%s %s aborted %.3fms", r->started ? r->method : "-", r->path, ms);
     }
-    h->in_progress--;
+    if (r->dispatched)
+        h->in_progress--;
     free(r->response);
     free(r->body);
     free(r->path);
