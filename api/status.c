@@ -52,14 +52,45 @@ static void reply_object(struct api_request *req, int http, json_t *obj)
     req->respond(req, http, text, text ? strlen(text) : 0);
 }
 
+/* Copies text, replacing every byte that is not part of well-formed UTF-8 with '?': error
+ * details quote client input (and jansson's parse errors may cut a character in two), and
+ * JSON can only carry valid text. */
+static void utf8_clean(const char *text, char *out, size_t out_len)
+{
+    size_t o = 0;
+    for (size_t i = 0; text[i] && o + 5 < out_len;) {
+        const unsigned char *p = (const unsigned char *)text + i;
+        size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+                 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+        json_t *probe = n ? json_stringn((const char *)p, n) : NULL;
+        for (size_t k = 1; probe && k < n; k++)
+            if (!p[k]) { /* cut short by the end of the text */
+                json_decref(probe);
+                probe = NULL;
+            }
+        if (probe) {
+            memcpy(out + o, p, n);
+            o += n;
+            i += n;
+            json_decref(probe);
+        } else {
+            out[o++] = '?';
+            i++;
+        }
+    }
+    out[o] = '\0';
+}
+
 void api_reply_error(struct api_request *req, int status, const char *detail)
 {
+    char clean[512];
     const char *text = detail;
     if (!text)
         text = status >= 0 && status < API_STATUS_END && status_map[status].msg
                    ? status_map[status].msg
                    : "Internal error";
-    reply_object(req, api_http_status(status), json_pack("{s:s}", "msg", text));
+    utf8_clean(text, clean, sizeof(clean));
+    reply_object(req, api_http_status(status), json_pack("{s:s}", "msg", clean));
 }
 
 void api_reply_json(struct api_request *req, int http, void *obj)

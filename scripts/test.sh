@@ -69,8 +69,8 @@ done
 
 if [ "${FUZZ_SECONDS:-15}" != 0 ] && command -v clang >/dev/null; then
   if [ ! -f build-fuzz/build.ninja ]; then
-    CC=clang meson setup build-fuzz --buildtype=debug -Db_sanitize=address,undefined \
-      -Db_lundef=false >/dev/null
+    CC=clang meson setup build-fuzz --buildtype=debug -Dfuzzing=true \
+      -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
   fi
   if ninja -C build-fuzz >"$logs/fuzz-build.log" 2>&1; then
     run_suite "fuzz (libFuzzer, ${FUZZ_SECONDS:-15}s per target)" \

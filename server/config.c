@@ -60,23 +60,26 @@ static int set_string(struct loader *ld, const struct setting *s, const char *va
     return 0;
 }
 
-/* Digits with an optional k/K or m/M (times 1024) suffix. */
+/* Decimal digits with an optional k/K or m/M (times 1024) suffix, at most max. No sign, no
+ * spaces (strtoull would skip blanks and accept a minus), no overflow. */
 static int parse_number(const char *value, unsigned long long max, unsigned long long *out)
 {
-    char *end;
-    errno = 0;
-    if (!*value || *value == '-')
+    unsigned long long n = 0, unit = 1;
+    const char *p = value;
+    if (*p < '0' || *p > '9')
         return -1;
-    unsigned long long n = strtoull(value, &end, 10);
-    if (errno || end == value)
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (n > (max - (unsigned long long)(*p - '0')) / 10)
+            return -1;
+        n = n * 10 + (unsigned long long)(*p - '0');
+    }
+    if (*p == 'k' || *p == 'K')
+        unit = 1024, p++;
+    else if (*p == 'm' || *p == 'M')
+        unit = 1024 * 1024, p++;
+    if (*p || n > max / unit)
         return -1;
-    if (*end == 'k' || *end == 'K')
-        n *= 1024, end++;
-    else if (*end == 'm' || *end == 'M')
-        n *= 1024 * 1024, end++;
-    if (*end || n > max)
-        return -1;
-    *out = n;
+    *out = n * unit;
     return 0;
 }
 

@@ -47,14 +47,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_QUEUE_PUT] = "INSERT OR REPLACE INTO queues(key, project, name, id, created_at, type,"
-                     " message_timeout, message_expiration, dead_letter_queue, dead_letter_max,"
-                     " total_messages) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_QUEUE_PUT] = ("INSERT OR REPLACE INTO queues(key, project, name, id, created_at, type,"
+                      " message_timeout, message_expiration, dead_letter_queue, dead_letter_max,"
+                      " total_messages) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
     [ST_QUEUE_DELETE] = "DELETE FROM queues WHERE key = ?1",
     [ST_QUEUE_TOTAL] = "UPDATE queues SET total_messages = ?2 WHERE key = ?1",
     [ST_QUEUE_CLEAR] = "DELETE FROM messages WHERE queue = ?1",
-    [ST_MSG_PUT] = "INSERT OR REPLACE INTO messages(id, queue, body, created_at, visible_at,"
-                   " expires_at, reserved_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_MSG_PUT] = ("INSERT OR REPLACE INTO messages(id, queue, body, created_at, visible_at,"
+                    " expires_at, reserved_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
     [ST_MSG_UPDATE] = "UPDATE messages SET reserved_count = ?2, visible_at = ?3 WHERE id = ?1",
     [ST_MSG_MOVE] = "UPDATE messages SET queue = ?2, expires_at = ?3, visible_at = 0 WHERE id = ?1",
     [ST_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
