@@ -11,8 +11,18 @@ test_pkgs=(python3 nodejs npm clang libclang-rt-14-dev procps)
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
 
+# A tool already installed another way (Node.js from NodeSource brings its own npm, which
+# Debian's npm package conflicts with) counts as present.
+provided() {
+  case "$1" in
+    nodejs) command -v node >/dev/null ;;
+    npm) command -v npm >/dev/null ;;
+    *) return 1 ;;
+  esac
+}
 missing=()
 for pkg in "${want[@]}"; do
+  provided "$pkg" && continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

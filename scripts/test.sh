@@ -58,9 +58,8 @@ for build in build build-asan; do
   for t in "$build"/tests/unit/test_*; do
     [ -f "$t" ] && [ -x "$t" ] && run_suite "unit/$(basename "$t") [$kind]" "$t"
   done
-  for t in "$build"/tests/fuzz/fuzz_*; do
-    [ -f "$t" ] && [ -x "$t" ] && [ -d "tests/fuzz/corpus/$(basename "$t")" ] &&
-      run_suite "fuzz-replay/$(basename "$t") [$kind]" "$t" "tests/fuzz/corpus/$(basename "$t")"
+  for target in api config json; do
+    run_suite "fuzz-replay/$target [$kind]" "$build/tests/fuzz/fuzz_$target" "tests/fuzz/corpus/$target"
   done
   quick=(); [ "$kind" = asan ] && quick=(--quick)
   run_suite "e2e [$kind]" env ANVIL_BIN="$root/$build/anvil" /usr/bin/python3 tests/e2e/run.py "${quick[@]}"
