@@ -234,7 +234,7 @@ json_t *json_queue(const struct eng_queue_info *q, bool with_counts)
     json_object_set_new(o, "project_id", json_string(q->project));
     json_object_set_new(o, "name", json_string(q->name));
     if (with_counts) {
-        json_object_set_new(o, "size", json_integer((json_int_t)(q->ready + q->delayed + q->reserved)));
+        json_object_set_new(o, "size", json_integer((json_int_t)q->ready + (json_int_t)q->delayed + (json_int_t)q->reserved));
         json_object_set_new(o, "total_messages", json_integer((json_int_t)q->total_messages));
     }
     json_object_set_new(o, "message_timeout", json_integer(q->message_timeout_s));

@@ -285,7 +285,7 @@ void v3_delete_messages(struct api *api, struct api_request *req, const struct r
     }
     if (!fr.failed && (n == 0 || n > MAX_PER_CALL))
         fr_fail(&fr, "ids must hold from 1 to %d entries (send {} to clear the queue)", MAX_PER_CALL);
-    if (!fr.failed && !(items = calloc(n, sizeof(*items)))) {
+    if (!fr.failed && !(items = calloc(n ? n : 1, sizeof(*items)))) {
         api_reply_error(req, ENG_NO_MEMORY, NULL);
         json_decref(root);
         return;

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # scripts/deps.sh [build|test] — installs, with apt-get, the Debian 12 packages anvil needs:
 # `build` for compiling and running the server, `test` for that plus everything the test
-# suites use (Python, Node.js and npm for the client suite, clang for the fuzzers).
+# suites use (Python, Node.js and npm for the client suite, clang for the fuzzers,
+# clang-tidy for the lint pass).
 # Does nothing when every package is already installed; needs root otherwise.
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev)
-test_pkgs=(python3 nodejs npm clang libclang-rt-14-dev procps)
+test_pkgs=(python3 nodejs npm clang clang-tidy libclang-rt-14-dev procps)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

@@ -2,7 +2,7 @@
 # scripts/test.sh — installs what is missing, builds anvil twice (release, and ASan+UBSan),
 # and runs every test against both builds: C unit tests, fuzz-corpus replays, end-to-end
 # tests of the real binary over HTTP, and the Node iron_mq client suite; then a short
-# libFuzzer session per target (clang build). Each suite prints `RESULT passed=N failed=M`;
+# libFuzzer session per target (clang build), and clang-tidy. Each suite prints `RESULT passed=N failed=M`;
 # the last line here adds them up as `N passed, M failed`. Exit status 0 only if M is 0.
 #   FUZZ_SECONDS=N  time per fuzz target (default 15; 0 skips the fuzzing session)
 set -uo pipefail
@@ -90,6 +90,9 @@ if [ "${FUZZ_SECONDS:-15}" != 0 ] && command -v clang >/dev/null; then
     tail -20 "$logs/fuzz-build.log"; failed=$((failed + 1)); echo "fuzz build failed"
   fi
 fi
+
+# Static analysis: clang-tidy with the checks in .clang-tidy, every finding an error.
+command -v clang-tidy >/dev/null && run_suite "lint (clang-tidy)" scripts/lint.sh build
 
 # The Docker image: built and exercised when a Docker engine answers, skipped otherwise.
 run_suite "docker image" tests/docker/test_docker.sh

@@ -76,7 +76,7 @@ static int parse_number(const char *value, unsigned long long max, unsigned long
     if (*p == 'k' || *p == 'K')
         unit = 1024, p++;
     else if (*p == 'm' || *p == 'M')
-        unit = 1024 * 1024, p++;
+        unit = 1024ULL * 1024, p++;
     if (*p || n > max / unit)
         return -1;
     *out = n * unit;
@@ -412,6 +412,8 @@ static int load_flags(struct loader *ld, int argc, char **argv)
     for (int i = 1; i < argc;) {
         const char *arg = argv[i], *name, *value;
         size_t name_len;
+        if (!arg)
+            break;
         if (strcmp(arg, "-c") == 0) {
             i += 2; /* the config file was read already */
             continue;

@@ -77,22 +77,25 @@ static int open_listener(const struct config *cfg, char *url, size_t url_len, ch
     freeaddrinfo(res);
     if (fd < 0)
         return -1;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } bound;
+    socklen_t len = sizeof(bound);
     char host[INET6_ADDRSTRLEN] = "?";
-    unsigned bound_port = cfg->port;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-            bound_port = ntohs(in6->sin6_port);
-            snprintf(url, url_len, "http://[%s]:%u", host, bound_port);
-        } else {
-            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-            bound_port = ntohs(in->sin_port);
-            snprintf(url, url_len, "http://%s:%u", host, bound_port);
-        }
+    memset(&bound, 0, sizeof(bound));
+    if (getsockname(fd, &bound.sa, &len) != 0) {
+        snprintf(err, err_len, "getsockname: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (bound.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &bound.in6.sin6_addr, host, sizeof(host));
+        snprintf(url, url_len, "http://[%s]:%u", host, (unsigned)ntohs(bound.in6.sin6_port));
+    } else {
+        inet_ntop(AF_INET, &bound.in.sin_addr, host, sizeof(host));
+        snprintf(url, url_len, "http://%s:%u", host, (unsigned)ntohs(bound.in.sin_port));
     }
     return fd;
 }

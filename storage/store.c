@@ -422,7 +422,7 @@ static int migrate(sqlite3 *db, char *err, size_t err_len)
     }
     for (int64_t v = version; v < SCHEMA_VERSION; v++) {
         char sql[64];
-        snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)(v + 1));
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)v + 1);
         if (exec_sql(db, "BEGIN IMMEDIATE", err, err_len) != 0)
             return -1;
         if (exec_sql(db, schema_migrations[v], err, err_len) != 0 ||

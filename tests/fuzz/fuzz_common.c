@@ -150,6 +150,21 @@ static void kv_add(struct fuzz_kv **list, size_t *n, char *name, char *value)
 }
 
 /* %XX and '+' decoding, as libmicrohttpd does for query arguments. */
+
+/* One hex digit; false for anything else. */
+static bool hex_value(char c, unsigned *out)
+{
+    if (c >= '0' && c <= '9')
+        *out = (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f')
+        *out = (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F')
+        *out = (unsigned)(c - 'A' + 10);
+    else
+        return false;
+    return true;
+}
+
 static void unescape(char *s)
 {
     char *out = s;
@@ -157,7 +172,7 @@ static void unescape(char *s)
         unsigned hi, lo;
         if (*in == '+') {
             *out++ = ' ';
-        } else if (*in == '%' && sscanf(in + 1, "%1x%1x", &hi, &lo) == 2) {
+        } else if (*in == '%' && hex_value(in[1], &hi) && hex_value(in[2], &lo)) {
             *out++ = (char)(hi << 4 | lo);
             in += 2;
         } else {

@@ -76,7 +76,7 @@ static bool meaning(const char *v, size_t len, unsigned long long *out)
     if (i < len && (v[i] == 'k' || v[i] == 'K'))
         scale = 1024;
     else if (i < len && (v[i] == 'm' || v[i] == 'M'))
-        scale = 1024 * 1024;
+        scale = 1024ULL * 1024;
     if (n > max / scale || (negative && n))
         return false;
     n *= scale;

@@ -324,7 +324,7 @@ static void test_dead_letter_moves_message_after_max_reservations(void)
         CHECK_EQ(r->n, 1);
         CHECK_EQ(r->counts[0], i);
         free(r);
-        eng_set_time(e, T0 + 30000 * i);
+        eng_set_time(e, T0 + 30000LL * i);
     }
     struct call *r = fix_reserve(e, "q", 1, 30, 0);
     CHECK_EQ(r->n, 0); /* moved, not returned */

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# scripts/lint.sh [BUILD_DIR] — clang-tidy (checks in .clang-tidy, every finding an error)
+# over the project's C files, using BUILD_DIR's compile_commands.json (default build/).
+# Prints `RESULT passed=1 failed=0` when clean, else the findings and `failed=1`.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+files=$(git ls-files '*.c' 2>/dev/null || find engine storage api server tests -name '*.c')
+if clang-tidy -p "$build" --quiet $files; then
+  echo "RESULT passed=1 failed=0"
+else
+  echo "RESULT passed=0 failed=1"
+  exit 1
+fi
