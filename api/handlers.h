@@ -6,6 +6,24 @@
 
 #include "api.h"
 
+/* The hosted service's limits (wire contract §2, §3). */
+enum {
+    MAX_PER_CALL = 100,       /* messages per post, reserve, peek, batch delete */
+    DELAY_MAX_S = 604800,
+    TIMEOUT_MIN_S = 30,       /* reservation timeouts and message_timeout */
+    TIMEOUT_MAX_S = 86400,
+    WAIT_MAX_S = 30,
+    EXPIRATION_MIN_S = 60,
+    EXPIRATION_MAX_S = 2592000,
+    DEAD_LETTER_MAX_MIN = 1,
+    DEAD_LETTER_MAX_MAX = 1000,
+    PER_PAGE_DEFAULT = 30,
+    PER_PAGE_MAX = 100,
+    PUSH_HEADERS_MAX = 5,
+    PUSH_HEADER_NAME_MAX = 64,
+    PUSH_HEADER_VALUE_MAX = 1024,
+};
+
 /* The decoded path: borrowed strings valid while the handler runs. */
 struct route {
     const char *project;
@@ -19,6 +37,8 @@ bool api_valid_utf8(const char *s, size_t len);
 bool api_valid_name(const char *s);
 /* Prepares req->op to deliver its result to done. */
 void api_prepare_op(struct api_request *req, eng_done_fn done);
+/* When the engine call failed, answers with its status and returns true. */
+bool api_failed(struct api_request *req, const struct eng_result *res);
 
 /* v3_queues.c */
 void v3_list_queues(struct api *api, struct api_request *req, const struct route *rt);

@@ -22,17 +22,6 @@
 
 enum { MAX_SEGMENTS = 8, MAX_NAME_BYTES = 255 };
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %XX in place; false on a malformed escape. An encoded NUL cannot live in a C
  * string: it becomes DEL (0x7f), which no name may contain either, so a name holding it is
  * refused as invalid (400) instead of being cut short. */
@@ -44,7 +33,7 @@ static bool percent_decode(char *s)
             *out++ = *in;
             continue;
         }
-        int hi = hex_digit(in[1]), lo = hi < 0 ? -1 : hex_digit(in[2]);
+        int hi = ids_hex_value(in[1]), lo = hi < 0 ? -1 : ids_hex_value(in[2]);
         if (hi < 0 || lo < 0)
             return false;
         *out++ = hi == 0 && lo == 0 ? (char)0x7f : (char)(hi << 4 | lo);
@@ -324,6 +313,14 @@ void api_prepare_op(struct api_request *req, eng_done_fn done)
 {
     req->op.done = done;
     req->op.ctx = req;
+}
+
+bool api_failed(struct api_request *req, const struct eng_result *res)
+{
+    if (res->status == ENG_OK)
+        return false;
+    api_reply_error(req, res->status, NULL);
+    return true;
 }
 
 void api_abandon(struct api *api, struct api_request *req)

@@ -10,24 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    MAX_PER_CALL = 100,
-    DELAY_MAX_S = 604800,
-    TIMEOUT_MIN_S = 30,
-    TIMEOUT_MAX_S = 86400,
-    WAIT_MAX_S = 30,
-    PUSH_HEADERS_MAX = 5,
-    PUSH_HEADER_NAME_MAX = 64,
-    PUSH_HEADER_VALUE_MAX = 1024,
-};
-
-static bool failed(struct api_request *req, const struct eng_result *res)
-{
-    if (res->status == ENG_OK)
-        return false;
-    api_reply_error(req, res->status, NULL);
-    return true;
-}
 
 /* Parses the body, answering 400 itself when it is not a JSON object. */
 static json_t *body_object(struct api_request *req)
@@ -42,13 +24,13 @@ static json_t *body_object(struct api_request *req)
 static void reply_messages(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (!failed(req, res))
+    if (!api_failed(req, res))
         api_reply_json(req, 200, json_messages(res));
 }
 
 static void reply_msg(struct api_request *req, const struct eng_result *res, const char *text)
 {
-    if (!failed(req, res))
+    if (!api_failed(req, res))
         api_reply_msg(req, 200, text);
 }
 
@@ -57,7 +39,7 @@ static void reply_msg(struct api_request *req, const struct eng_result *res, con
 static void on_posted(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (failed(req, res))
+    if (api_failed(req, res))
         return;
     json_t *ids = json_array();
     for (size_t i = 0; ids && i < res->n_ids; i++)
@@ -213,7 +195,7 @@ void v3_peek_messages(struct api *api, struct api_request *req, const struct rou
 static void on_message(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (failed(req, res))
+    if (api_failed(req, res))
         return;
     json_t *m = json_message(&res->messages[0]);
     api_reply_json(req, 200, m ? json_pack("{s:o}", "message", m) : NULL);
@@ -307,7 +289,7 @@ void v3_delete_messages(struct api *api, struct api_request *req, const struct r
 static void on_touched(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (!failed(req, res))
+    if (!api_failed(req, res))
         api_reply_json(req, 200,
                        json_pack("{s:s, s:s}", "reservation_id", res->reservation_id, "msg", "Touched"));
 }
@@ -358,7 +340,7 @@ void v3_release(struct api *api, struct api_request *req, const struct route *rt
 static void on_push_statuses(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (!failed(req, res))
+    if (!api_failed(req, res))
         api_reply_error(req, ENG_NOT_PUSH_QUEUE, NULL); /* only push queues have statuses */
 }
 

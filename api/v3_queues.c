@@ -9,29 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    PER_PAGE_DEFAULT = 30,
-    PER_PAGE_MAX = 100,
-    TIMEOUT_MIN_S = 30,
-    TIMEOUT_MAX_S = 86400,
-    EXPIRATION_MIN_S = 60,
-    EXPIRATION_MAX_S = 2592000,
-    DEAD_LETTER_MAX_MIN = 1,
-    DEAD_LETTER_MAX_MAX = 1000,
-};
-
-static bool failed(struct api_request *req, const struct eng_result *res)
-{
-    if (res->status == ENG_OK)
-        return false;
-    api_reply_error(req, res->status, NULL);
-    return true;
-}
 
 static void on_list(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (failed(req, res))
+    if (api_failed(req, res))
         return;
     json_t *list = json_array();
     for (size_t i = 0; list && i < res->n_names; i++)
@@ -63,7 +45,7 @@ void v3_list_queues(struct api *api, struct api_request *req, const struct route
 static void on_queue_with_counts(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (!failed(req, res))
+    if (!api_failed(req, res))
         api_reply_json(req, 200, json_queue(&res->queue, true));
 }
 
@@ -71,7 +53,7 @@ static void on_queue_with_counts(struct eng_op *op, const struct eng_result *res
 static void on_queue_created(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (!failed(req, res))
+    if (!api_failed(req, res))
         api_reply_json(req, 200, json_queue(&res->queue, false));
 }
 
@@ -169,7 +151,7 @@ void v3_patch_queue(struct api *api, struct api_request *req, const struct route
 static void on_deleted(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (!failed(req, res))
+    if (!api_failed(req, res))
         api_reply_msg(req, 200, "Deleted");
 }
 
@@ -184,7 +166,7 @@ void v3_delete_queue(struct api *api, struct api_request *req, const struct rout
 static void on_subscribers(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (!failed(req, res))
+    if (!api_failed(req, res))
         api_reply_error(req, ENG_NOT_PUSH_QUEUE, NULL);
 }
 

@@ -81,6 +81,9 @@ struct engine {
 /* embedded.c */
 void eng_begin(struct engine *e);
 void eng_end(struct engine *e);
+/* Opens a public call for op: eng_begin() and a fresh result. Returns the journal mark
+ * that eng_finish() compares against to tell whether the call wrote anything. */
+uint64_t eng_start(struct engine *e, struct eng_op *op);
 /* Finishes op: with records written since `journal_mark`, it waits for the building epoch;
  * otherwise for `read_epoch` (the newest state it read). */
 void eng_finish(struct engine *e, struct eng_op *op, uint64_t journal_mark, uint64_t read_epoch);
@@ -94,6 +97,10 @@ void eng_result_free(struct eng_result *res);
 /* project.c */
 struct project *project_find(struct engine *e, const char *id);
 struct queue *queue_find(struct engine *e, const char *project, const char *name);
+/* The queue a change is about to be made to: ENG_QUEUE_NOT_FOUND, ENG_STORAGE_UNAVAILABLE
+ * (the journal cannot commit now) or ENG_OK with *out set. */
+enum eng_status queue_for_change(struct engine *e, const char *project, const char *name,
+                                 struct queue **out);
 /* Finds or creates a pull queue with defaults (journalled). NULL when out of memory. */
 struct queue *queue_find_or_create(struct engine *e, const char *project, const char *name);
 int queue_fill_info(const struct queue *q, struct eng_queue_info *info); /* -1: no memory */

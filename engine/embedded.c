@@ -85,6 +85,13 @@ void eng_begin(struct engine *e)
     e->depth++;
 }
 
+uint64_t eng_start(struct engine *e, struct eng_op *op)
+{
+    eng_begin(e);
+    eng_result_reset(&op->res);
+    return e->journal_count;
+}
+
 void eng_end(struct engine *e)
 {
     if (--e->depth > 0)

@@ -64,7 +64,7 @@ void ids_hex(const uint8_t *bytes, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hex_value(char c)
+int ids_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -80,7 +80,7 @@ bool ids_unhex(const char *hex, size_t hex_len, uint8_t *out, size_t len)
     if (hex_len != 2 * len)
         return false;
     for (size_t i = 0; i < len; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        int hi = ids_hex_value(hex[2 * i]), lo = ids_hex_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[i] = (uint8_t)(hi << 4 | lo);

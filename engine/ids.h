@@ -24,6 +24,8 @@ uint64_t ids_random(struct idgen *g);
 void ids_new_reservation(struct idgen *g, uint8_t out[RESERVATION_ID_BYTES]);
 /* Writes 2*len lowercase hex digits and a NUL into out. */
 void ids_hex(const uint8_t *bytes, size_t len, char *out);
+/* The value of one hex digit (either case), or -1. */
+int ids_hex_value(char c);
 /* Parses exactly 2*len hex digits (either case); false on anything else. */
 bool ids_unhex(const char *hex, size_t hex_len, uint8_t *out, size_t len);
 

@@ -140,9 +140,7 @@ static void place_new(struct engine *e, struct message *m, int64_t visible_at_ms
 void eng_post(struct engine *e, struct eng_op *op, const char *project, const char *name,
               const struct eng_post_msg *msgs, size_t n)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count;
+    uint64_t mark = eng_start(e, op);
     struct queue *q = NULL;
     enum eng_status st = ENG_OK;
     if (!eng_can_write(e))
@@ -251,14 +249,11 @@ int message_reserve_into(struct engine *e, struct queue *q, uint32_t n, uint32_t
 void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const char *name,
                  const struct eng_reserve_args *args)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count;
-    struct queue *q = queue_find(e, project, name);
-    if (!q) {
-        eng_fail(e, op, ENG_QUEUE_NOT_FOUND);
-    } else if (!eng_can_write(e)) {
-        eng_fail(e, op, ENG_STORAGE_UNAVAILABLE);
+    uint64_t mark = eng_start(e, op);
+    struct queue *q;
+    enum eng_status st = queue_for_change(e, project, name, &q);
+    if (st != ENG_OK) {
+        eng_fail(e, op, st);
     } else if (message_reserve_into(e, q, args->n, args->timeout_s, args->delete_msgs,
                                     &op->res) != 0) {
         eng_fail(e, op, ENG_NO_MEMORY);
@@ -278,9 +273,7 @@ void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const
 void eng_peek(struct engine *e, struct eng_op *op, const char *project, const char *name,
               uint32_t n)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count, newest = 0;
+    uint64_t mark = eng_start(e, op), newest = 0;
     struct queue *q = queue_find(e, project, name);
     if (!q) {
         eng_fail(e, op, ENG_QUEUE_NOT_FOUND);
@@ -307,9 +300,7 @@ void eng_peek(struct engine *e, struct eng_op *op, const char *project, const ch
 void eng_get(struct engine *e, struct eng_op *op, const char *project, const char *name,
              uint64_t id)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count;
+    uint64_t mark = eng_start(e, op);
     struct queue *q = queue_find(e, project, name);
     struct message *m = q ? message_find(e, q, id) : NULL;
     if (!q)
@@ -339,9 +330,7 @@ static enum eng_status check_delete(struct message *m, const char *rid)
 void eng_delete(struct engine *e, struct eng_op *op, const char *project, const char *name,
                 uint64_t id, const char *reservation_id)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count;
+    uint64_t mark = eng_start(e, op);
     struct queue *q = queue_find(e, project, name);
     struct message *m = q ? message_find(e, q, id) : NULL;
     enum eng_status st = !q   ? ENG_QUEUE_NOT_FOUND
@@ -362,9 +351,7 @@ void eng_delete(struct engine *e, struct eng_op *op, const char *project, const 
 void eng_delete_many(struct engine *e, struct eng_op *op, const char *project, const char *name,
                      const struct eng_delete_item *items, size_t n)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count;
+    uint64_t mark = eng_start(e, op);
     struct queue *q = queue_find(e, project, name);
     enum eng_status st = q ? ENG_OK : ENG_QUEUE_NOT_FOUND;
     for (size_t i = 0; st == ENG_OK && i < n; i++) {
@@ -405,14 +392,11 @@ void queue_drop_messages(struct engine *e, struct queue *q)
 
 void eng_clear(struct engine *e, struct eng_op *op, const char *project, const char *name)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count;
-    struct queue *q = queue_find(e, project, name);
-    if (!q) {
-        eng_fail(e, op, ENG_QUEUE_NOT_FOUND);
-    } else if (!eng_can_write(e)) {
-        eng_fail(e, op, ENG_STORAGE_UNAVAILABLE);
+    uint64_t mark = eng_start(e, op);
+    struct queue *q;
+    enum eng_status st = queue_for_change(e, project, name, &q);
+    if (st != ENG_OK) {
+        eng_fail(e, op, st);
     } else {
         struct jrec rec = {.type = JR_QUEUE_CLEAR, .queue_key = q->key};
         q->epoch = eng_journal(e, &rec);
@@ -446,53 +430,47 @@ static enum eng_status find_reserved(struct engine *e, const char *project, cons
 void eng_touch(struct engine *e, struct eng_op *op, const char *project, const char *name,
                uint64_t id, const char *reservation_id, uint32_t timeout_s)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count;
+    uint64_t mark = eng_start(e, op);
     struct message *m = NULL;
     enum eng_status st = find_reserved(e, project, name, id, reservation_id, &m);
-    if (st != ENG_OK) {
+    if (st == ENG_OK) {
+        /* A touch is a new reservation: new id, new deadline, and it counts (contract §3). */
+        uint32_t secs = timeout_s ? timeout_s : m->queue->message_timeout_s;
+        m->reserved_count++;
+        ids_new_reservation(&e->ids, m->reservation);
+        tw_insert(&e->wheel, &m->visibility, e->now_ms + (int64_t)secs * 1000);
+        ids_hex(m->reservation, RESERVATION_ID_BYTES, op->res.reservation_id);
+        journal_update(e, m, 0);
+        eng_finish(e, op, mark, 0);
+    } else {
         eng_fail(e, op, st);
-        eng_end(e);
-        return;
     }
-    /* A touch is a new reservation: new id, new deadline, and it counts (wire contract §3). */
-    m->reserved_count++;
-    ids_new_reservation(&e->ids, m->reservation);
-    uint32_t secs = timeout_s ? timeout_s : m->queue->message_timeout_s;
-    tw_insert(&e->wheel, &m->visibility, e->now_ms + (int64_t)secs * 1000);
-    ids_hex(m->reservation, RESERVATION_ID_BYTES, op->res.reservation_id);
-    journal_update(e, m, 0);
-    eng_finish(e, op, mark, 0);
     eng_end(e);
 }
 
 void eng_release(struct engine *e, struct eng_op *op, const char *project, const char *name,
                  uint64_t id, const char *reservation_id, uint32_t delay_s)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count;
+    uint64_t mark = eng_start(e, op);
     struct message *m = NULL;
     enum eng_status st = find_reserved(e, project, name, id, reservation_id, &m);
     if (st != ENG_OK) {
         eng_fail(e, op, st);
-        eng_end(e);
-        return;
-    }
-    memset(m->reservation, 0, sizeof(m->reservation));
-    if (delay_s) {
+    } else if (delay_s) {
         int64_t visible_at = e->now_ms + (int64_t)delay_s * 1000;
+        memset(m->reservation, 0, sizeof(m->reservation));
         move_to(m, MSG_DELAYED, false);
         m->ready_at_front = true;
         tw_insert(&e->wheel, &m->visibility, visible_at);
         journal_update(e, m, visible_at);
+        eng_finish(e, op, mark, m->epoch);
     } else {
+        memset(m->reservation, 0, sizeof(m->reservation));
         tw_cancel(&e->wheel, &m->visibility);
         move_to(m, MSG_READY, true);
         waiters_note_ready(e, m->queue);
+        eng_finish(e, op, mark, m->epoch);
     }
-    eng_finish(e, op, mark, m->epoch);
     eng_end(e);
 }
 

@@ -55,6 +55,15 @@ static void project_free(struct project *p)
     free(p);
 }
 
+enum eng_status queue_for_change(struct engine *e, const char *project, const char *name,
+                                 struct queue **out)
+{
+    *out = queue_find(e, project, name);
+    if (!*out)
+        return ENG_QUEUE_NOT_FOUND;
+    return eng_can_write(e) ? ENG_OK : ENG_STORAGE_UNAVAILABLE;
+}
+
 static struct project *project_get_or_create(struct engine *e, const char *id)
 {
     struct project *p = project_find(e, id);
@@ -362,9 +371,7 @@ static int apply_config(struct queue *q, const struct eng_queue_config *cfg)
 static void put_or_patch(struct engine *e, struct eng_op *op, const char *project, const char *name,
                          const struct eng_queue_config *cfg, bool must_exist)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count;
+    uint64_t mark = eng_start(e, op);
     struct queue *q = queue_find(e, project, name);
     enum eng_status st = ENG_OK;
     if (!q && must_exist)
@@ -404,9 +411,7 @@ void eng_queue_patch(struct engine *e, struct eng_op *op, const char *project, c
 
 void eng_queue_get(struct engine *e, struct eng_op *op, const char *project, const char *name)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count;
+    uint64_t mark = eng_start(e, op);
     struct queue *q = queue_find(e, project, name);
     if (!q)
         eng_fail(e, op, ENG_QUEUE_NOT_FOUND);
@@ -419,14 +424,11 @@ void eng_queue_get(struct engine *e, struct eng_op *op, const char *project, con
 
 void eng_queue_delete(struct engine *e, struct eng_op *op, const char *project, const char *name)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count;
-    struct queue *q = queue_find(e, project, name);
-    if (!q) {
-        eng_fail(e, op, ENG_QUEUE_NOT_FOUND);
-    } else if (!eng_can_write(e)) {
-        eng_fail(e, op, ENG_STORAGE_UNAVAILABLE);
+    uint64_t mark = eng_start(e, op);
+    struct queue *q;
+    enum eng_status st = queue_for_change(e, project, name, &q);
+    if (st != ENG_OK) {
+        eng_fail(e, op, st);
     } else {
         struct jrec rec = {.type = JR_QUEUE_DELETE, .queue_key = q->key};
         eng_journal(e, &rec);
@@ -439,9 +441,7 @@ void eng_queue_delete(struct engine *e, struct eng_op *op, const char *project, 
 void eng_queue_list(struct engine *e, struct eng_op *op, const char *project, const char *prefix,
                     const char *previous, uint32_t per_page)
 {
-    eng_begin(e);
-    eng_result_reset(&op->res);
-    uint64_t mark = e->journal_count, newest = 0;
+    uint64_t mark = eng_start(e, op), newest = 0;
     struct project *p = project_find(e, project);
     size_t at = 0, prefix_len = prefix ? strlen(prefix) : 0;
     if (p && prefix_len)
