@@ -30,6 +30,7 @@ struct route {
     const char *queue;
     uint64_t message_id;
     bool has_message_id;
+    bool server_wide; /* not about one project: needs any valid token */
 };
 
 bool api_valid_utf8(const char *s, size_t len);

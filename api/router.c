@@ -1,7 +1,8 @@
 /* api/router.c — method + path → handler. Splits the path into percent-decoded segments,
  * checks names, authenticates against the project, and picks the v3 handler; unknown
  * paths get 404 and known paths with another method 405, always as JSON.
- *   /health                                            GET
+ *   /health                                            GET (no token needed)
+ *   /stats                                             GET (any valid token)
  *   /3/projects/{p}/queues                             GET
  *   /3/projects/{p}/queues/{q}                         GET PUT PATCH DELETE
  *   /3/projects/{p}/queues/{q}/messages                POST GET DELETE
@@ -135,7 +136,8 @@ static const char *token_of(struct api_request *req)
 }
 
 /* ENG_OK, API_UNAUTHORIZED or API_FORBIDDEN. With no tokens configured (dev mode, which
- * only listens on loopback) every request is let through. */
+ * only listens on loopback) every request is let through. A NULL project asks only for a
+ * valid token (server-wide reads such as /stats). */
 static int authorize(const struct api *api, struct api_request *req, const char *project)
 {
     if (api->n_tokens == 0)
@@ -147,7 +149,7 @@ static int authorize(const struct api *api, struct api_request *req, const char 
         const struct api_token *t = &api->tokens[i];
         if (!same_secret(token, t->token))
             continue;
-        if (t->all_projects)
+        if (t->all_projects || !project)
             return ENG_OK;
         for (size_t j = 0; j < t->n_projects; j++)
             if (is(t->projects[j], project))
@@ -171,6 +173,25 @@ static void health(struct api *api, struct api_request *req, const struct route 
     api_reply_json(req, st.storage_ok ? 200 : 503, body);
 }
 
+/* What an operator needs to see of memory and disk (docs/durability.md, "Space"). */
+static void stats(struct api *api, struct api_request *req, const struct route *rt)
+{
+    (void)rt;
+    struct eng_stats st;
+    eng_stats(api->engine, &st);
+    json_t *body = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}}",
+        "projects", (json_int_t)st.projects, "queues", (json_int_t)st.queues, "messages",
+        (json_int_t)st.messages, "commits", (json_int_t)st.commits, "commit_failures",
+        (json_int_t)st.commit_failures, "storage", st.storage_ok ? "ok" : "failing", "memory",
+        "budget_bytes", (json_int_t)st.memory_budget, "index_bytes", (json_int_t)st.index_bytes,
+        "body_bytes", (json_int_t)st.body_bytes, "cold_messages", (json_int_t)st.cold_messages,
+        "body_reads", (json_int_t)st.body_reads, "disk", "live_body_bytes",
+        (json_int_t)st.live_body_bytes, "db_bytes", (json_int_t)st.db_bytes, "db_free_bytes",
+        (json_int_t)st.db_free_bytes, "wal_bytes", (json_int_t)st.wal_bytes);
+    api_reply_json(req, 200, body);
+}
+
 typedef void (*handler_fn)(struct api *api, struct api_request *req, const struct route *rt);
 
 struct endpoint {
@@ -180,6 +201,7 @@ struct endpoint {
 
 #define ENDPOINTS(name, ...) static const struct endpoint name[] = {__VA_ARGS__, {NULL, NULL}}
 ENDPOINTS(health_eps, {"GET", health}, {"HEAD", health});
+ENDPOINTS(stats_eps, {"GET", stats});
 ENDPOINTS(queues_eps, {"GET", v3_list_queues});
 ENDPOINTS(queue_eps, {"GET", v3_get_queue}, {"PUT", v3_put_queue}, {"PATCH", v3_patch_queue},
           {"DELETE", v3_delete_queue});
@@ -200,6 +222,10 @@ static const struct endpoint *match_path(char **seg, size_t n, struct route *rt,
     *status = API_NOT_FOUND;
     if (n == 1 && is(seg[0], "health"))
         return health_eps;
+    if (n == 1 && is(seg[0], "stats")) {
+        rt->server_wide = true;
+        return stats_eps;
+    }
     if (n < 4 || n > 8 || !is(seg[0], "3") || !is(seg[1], "projects") || !is(seg[3], "queues"))
         return NULL;
     rt->project = seg[2];
@@ -240,6 +266,8 @@ static const struct endpoint *match_path(char **seg, size_t n, struct route *rt,
 static int admit(const struct api *api, struct api_request *req, const struct route *rt,
                  const char **detail)
 {
+    if (rt->server_wide)
+        return authorize(api, req, NULL);
     if (!rt->project)
         return ENG_OK; /* /health */
     if (!api_valid_name(rt->project)) {

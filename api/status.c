@@ -23,6 +23,7 @@ static const struct {
     [ENG_DEAD_LETTER_CYCLE] = {400, "dead_letter.queue_name would make dead-letter queues form a loop"},
     [ENG_DEAD_LETTER_NAME] = {400, "dead_letter.queue_name is required"},
     [ENG_NO_MEMORY] = {503, "Server is out of memory, try again later"},
+    [ENG_MEMORY_BUDGET] = {503, "The server's memory budget for messages is spent: consume some messages, or raise memory_budget"},
     [ENG_STORAGE_UNAVAILABLE] = {503, "Storage is unavailable, try again later"},
     [ENG_SHUTTING_DOWN] = {503, "Server is shutting down, try again later"},
     [API_BAD_REQUEST] = {400, "Bad request"},

@@ -24,6 +24,7 @@ struct message {
     uint64_t epoch;              /* the journal epoch that last wrote this message */
     int64_t created_at_ms;
     uint32_t reserved_count;
+    uint32_t body_len;           /* also when the body is only in the database */
     uint8_t state;
     bool ready_at_front;         /* a delayed release goes to the front when it is due */
     uint8_t reservation[RESERVATION_ID_BYTES];
@@ -76,6 +77,14 @@ struct engine {
     int depth;                   /* nesting of public calls, to run completions once */
     bool shutting_down;          /* long polls answer at once */
     uint64_t commits, commit_failures;
+    /* memory accounting (see memory.c) */
+    uint64_t memory_budget;
+    uint64_t index_bytes, body_bytes, live_body_bytes;
+    uint64_t cold_messages, body_reads;
+    struct {                     /* ids of messages with bodies in memory, oldest first */
+        uint64_t *ids;
+        size_t head, count, cap;
+    } resident;
 };
 
 /* embedded.c */
@@ -109,13 +118,29 @@ void projects_free_all(struct engine *e);
 struct store_queue_row *queue_to_row(const struct queue *q);
 struct queue *queue_restore(struct engine *e, const struct store_queue_row *row);
 
+/* memory.c */
+enum { MESSAGE_INDEX_BYTES = sizeof(struct message) + 32 }; /* allocation and hash slot */
+size_t body_cost(size_t body_len);
+/* May n new messages whose bodies cost body_costs in all be posted? */
+enum eng_status memory_admit(const struct engine *e, size_t n, uint64_t body_costs);
+/* Does a body of body_len still fit in memory (at recovery: load it or leave it on disk)? */
+bool memory_keeps_body(const struct engine *e, size_t body_len);
+/* Counts a new message (m->body set: its body is in memory, NULL: on disk only). */
+void memory_track(struct engine *e, struct message *m);
+void memory_untrack(struct engine *e, struct message *m);
+/* Moves the newest durable bodies out of memory until the budget holds again. */
+void memory_rebalance(struct engine *e);
+/* A new reference to m's body, read from the database if it is not in memory. */
+enum eng_status message_body(struct engine *e, struct message *m, struct blob **out);
+
 /* message.c */
+struct message *message_by_id(struct engine *e, uint64_t id);
 struct message *message_find(struct engine *e, struct queue *q, uint64_t id);
 void message_free(struct engine *e, struct message *m);
 void message_unlink(struct engine *e, struct message *m);
 /* Reserves up to n ready messages of q into res (dead-lettering as it goes). */
-int message_reserve_into(struct engine *e, struct queue *q, uint32_t n, uint32_t timeout_s,
-                         bool delete_msgs, struct eng_result *res);
+enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t n,
+                                     uint32_t timeout_s, bool delete_msgs, struct eng_result *res);
 void message_on_timer(struct engine *e, struct tw_node *t);
 void queue_drop_messages(struct engine *e, struct queue *q);
 int message_restore(struct engine *e, struct queue *q, const struct store_msg_row *row);

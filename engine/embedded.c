@@ -24,6 +24,7 @@ static const char *const status_names[ENG_STATUS_COUNT] = {
     [ENG_DEAD_LETTER_CYCLE] = "dead letter cycle",
     [ENG_DEAD_LETTER_NAME] = "dead letter name",
     [ENG_NO_MEMORY] = "no memory",
+    [ENG_MEMORY_BUDGET] = "memory budget",
     [ENG_STORAGE_UNAVAILABLE] = "storage unavailable",
     [ENG_SHUTTING_DOWN] = "shutting down",
 };
@@ -210,6 +211,7 @@ void eng_on_readable(struct engine *e)
                 eng_fail(e, op, ENG_STORAGE_UNAVAILABLE);
         }
     }
+    memory_rebalance(e);
     eng_end(e);
 }
 
@@ -242,6 +244,20 @@ void eng_stats(const struct engine *e, struct eng_stats *out)
     out->commits = e->commits;
     out->commit_failures = e->commit_failures;
     out->storage_ok = eng_can_write(e);
+    out->memory_budget = e->memory_budget;
+    out->index_bytes = e->index_bytes;
+    out->body_bytes = e->body_bytes;
+    out->cold_messages = e->cold_messages;
+    out->body_reads = e->body_reads;
+    out->live_body_bytes = e->live_body_bytes;
+    out->db_bytes = out->db_free_bytes = out->wal_bytes = 0;
+    if (e->store) {
+        struct store_space sp;
+        store_space(e->store, &sp);
+        out->db_bytes = sp.db_bytes;
+        out->db_free_bytes = sp.free_bytes;
+        out->wal_bytes = sp.wal_bytes;
+    }
 }
 
 static void wake_queue(struct hnode *node, void *ctx)
@@ -311,6 +327,7 @@ struct engine *eng_open(const struct eng_options *opt, char *err, size_t err_len
     e->hash_seed = hash_u64(opt->seed ^ 0x616e76696cULL);
     ids_init(&e->ids, 0, opt->seed);
     e->next_queue_key = 1;
+    e->memory_budget = opt->memory_budget;
     list_init(&e->commit_wait[0]);
     list_init(&e->commit_wait[1]);
     list_init(&e->completed);
@@ -334,6 +351,7 @@ struct engine *eng_open(const struct eng_options *opt, char *err, size_t err_len
         goto fail;
     if (last_id > e->ids.last_message_id)
         e->ids.last_message_id = last_id;
+    memory_rebalance(e); /* later messages' index entries may have pushed earlier bodies out */
     return e;
 fail:
     eng_close(e);
@@ -363,6 +381,7 @@ void eng_close(struct engine *e)
             list_remove(e->commit_wait[i].next);
     hmap_foreach(&e->messages, free_message, NULL);
     hmap_free(&e->messages);
+    free(e->resident.ids);
     projects_free_all(e);
     hmap_free(&e->projects);
     free(e);

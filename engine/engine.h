@@ -31,6 +31,7 @@ enum eng_status {
     ENG_DEAD_LETTER_CYCLE,     /* dead-letter queues would form a loop */
     ENG_DEAD_LETTER_NAME,      /* dead_letter given without a queue name to use */
     ENG_NO_MEMORY,
+    ENG_MEMORY_BUDGET,         /* the messages' memory budget is spent: consume some first */
     ENG_STORAGE_UNAVAILABLE,   /* the journal cannot commit now: try again */
     ENG_SHUTTING_DOWN,
     ENG_STATUS_COUNT
@@ -136,12 +137,23 @@ struct eng_options {
     enum durability durability;
     int64_t now_ms;              /* the clock's reading at start */
     uint64_t seed;               /* for reservation and queue ids */
+    /* Bytes the messages may take in memory (0: no limit). Past it, new bodies are kept in
+     * the database only and read back when needed; when even the per-message index does not
+     * fit, posts are refused (ENG_MEMORY_BUDGET). In memory mode every body must fit. */
+    uint64_t memory_budget;
 };
 
 struct eng_stats {
     uint64_t projects, queues, messages;
     uint64_t commits, commit_failures;
     bool storage_ok;
+    uint64_t memory_budget;     /* 0: none */
+    uint64_t index_bytes;       /* what the messages take in memory without their bodies */
+    uint64_t body_bytes;        /* bodies held in memory */
+    uint64_t cold_messages;     /* messages whose body is only in the database */
+    uint64_t body_reads;        /* bodies read back from the database so far */
+    uint64_t live_body_bytes;   /* the bodies of every message in every queue */
+    uint64_t db_bytes, db_free_bytes, wal_bytes; /* on disk (0 in memory mode) */
 };
 
 struct engine;

@@ -14,10 +14,15 @@ static bool id_eq(const struct hnode *node, const void *key)
     return list_entry(node, struct message, by_id)->id == *(const uint64_t *)key;
 }
 
-struct message *message_find(struct engine *e, struct queue *q, uint64_t id)
+struct message *message_by_id(struct engine *e, uint64_t id)
 {
     struct hnode *n = hmap_find(&e->messages, hash_u64(id), id_eq, &id);
-    struct message *m = n ? list_entry(n, struct message, by_id) : NULL;
+    return n ? list_entry(n, struct message, by_id) : NULL;
+}
+
+struct message *message_find(struct engine *e, struct queue *q, uint64_t id)
+{
+    struct message *m = message_by_id(e, id);
     return m && m->queue == q ? m : NULL;
 }
 
@@ -68,6 +73,7 @@ static bool has_text(const char *s)
 
 void message_unlink(struct engine *e, struct message *m)
 {
+    memory_untrack(e, m);
     leave_list(m);
     tw_cancel(&e->wheel, &m->visibility);
     tw_cancel(&e->wheel, &m->expiry);
@@ -104,7 +110,7 @@ static void destroy(struct engine *e, struct message *m)
 }
 
 static struct message *message_alloc(struct engine *e, struct queue *q, struct blob *body,
-                                     uint64_t id)
+                                     size_t body_len, uint64_t id)
 {
     struct message *m = calloc(1, sizeof(*m));
     if (!m)
@@ -112,6 +118,7 @@ static struct message *message_alloc(struct engine *e, struct queue *q, struct b
     m->id = id;
     m->queue = q;
     m->body = body;
+    m->body_len = (uint32_t)body_len;
     m->created_at_ms = e->now_ms;
     list_init(&m->link);
     tw_node_init(&m->visibility, TIMER_VISIBILITY);
@@ -143,20 +150,27 @@ void eng_post(struct engine *e, struct eng_op *op, const char *project, const ch
     uint64_t mark = eng_start(e, op);
     struct queue *q = NULL;
     enum eng_status st = ENG_OK;
+    uint64_t body_costs = 0;
+    for (size_t i = 0; i < n; i++)
+        body_costs += body_cost(msgs[i].body_len);
     if (!eng_can_write(e))
         st = ENG_STORAGE_UNAVAILABLE;
+    else if ((st = memory_admit(e, n, body_costs)) != ENG_OK)
+        ;
     else if (!(q = queue_find_or_create(e, project, name)) ||
              !(op->res.ids = calloc(n ? n : 1, sizeof(uint64_t))))
         st = ENG_NO_MEMORY;
     for (size_t i = 0; st == ENG_OK && i < n; i++) {
         struct blob *body = blob_new(msgs[i].body, msgs[i].body_len);
-        struct message *m = body ? message_alloc(e, q, body, ids_next_message(&e->ids, e->now_ms))
+        struct message *m = body ? message_alloc(e, q, body, msgs[i].body_len,
+                                                 ids_next_message(&e->ids, e->now_ms))
                                  : NULL;
         if (!m) {
             blob_unref(body);
             st = ENG_NO_MEMORY;
             break;
         }
+        memory_track(e, m);
         int64_t visible_at = msgs[i].delay_s ? e->now_ms + (int64_t)msgs[i].delay_s * 1000 : 0;
         int64_t expires_at = e->now_ms + (int64_t)q->message_expiration_s * 1000;
         place_new(e, m, visible_at, expires_at);
@@ -207,21 +221,26 @@ static bool dead_letter(struct engine *e, struct message *m)
     return true;
 }
 
-static void fill_message(struct eng_message *out, struct message *m, bool with_reservation)
+/* Copies m into a result, reading its body back from the database if it is cold. */
+static enum eng_status fill_message(struct engine *e, struct eng_message *out, struct message *m,
+                                    bool with_reservation)
 {
+    enum eng_status st = message_body(e, m, &out->body);
+    if (st != ENG_OK)
+        return st;
     out->id = m->id;
-    out->body = blob_ref(m->body);
     out->reserved_count = m->reserved_count;
     out->has_reservation = with_reservation;
     if (with_reservation)
         ids_hex(m->reservation, RESERVATION_ID_BYTES, out->reservation_id);
+    return ENG_OK;
 }
 
-int message_reserve_into(struct engine *e, struct queue *q, uint32_t n, uint32_t timeout_s,
-                         bool delete_msgs, struct eng_result *res)
+enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t n,
+                                     uint32_t timeout_s, bool delete_msgs, struct eng_result *res)
 {
     if (!res->messages && !(res->messages = calloc(n ? n : 1, sizeof(*res->messages))))
-        return -1;
+        return ENG_NO_MEMORY;
     int64_t timeout_ms = (int64_t)(timeout_s ? timeout_s : q->message_timeout_s) * 1000;
     /* The analyzer cannot see that destroy() and move_to() unlink m from q->ready, so it
      * takes the next pass's first entry for the message just freed. */
@@ -230,9 +249,15 @@ int message_reserve_into(struct engine *e, struct queue *q, uint32_t n, uint32_t
         struct message *m = list_entry(q->ready.next, struct message, link);
         if (q->dead_letter_queue && m->reserved_count >= q->dead_letter_max && dead_letter(e, m))
             continue;
+        struct eng_message *out = &res->messages[res->n_messages];
         m->reserved_count++;
         ids_new_reservation(&e->ids, m->reservation);
-        fill_message(&res->messages[res->n_messages++], m, true);
+        enum eng_status st = fill_message(e, out, m, true);
+        if (st != ENG_OK) { /* a cold body could not be read: hand out what we have */
+            m->reserved_count--;
+            return res->n_messages ? ENG_OK : st;
+        }
+        res->n_messages++;
         if (delete_msgs) {
             journal_delete(e, m);
             destroy(e, m);
@@ -243,7 +268,7 @@ int message_reserve_into(struct engine *e, struct queue *q, uint32_t n, uint32_t
         journal_update(e, m, 0);
     }
     // NOLINTEND(clang-analyzer-unix.Malloc)
-    return 0;
+    return ENG_OK;
 }
 
 void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const char *name,
@@ -254,9 +279,9 @@ void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const
     enum eng_status st = queue_for_change(e, project, name, &q);
     if (st != ENG_OK) {
         eng_fail(e, op, st);
-    } else if (message_reserve_into(e, q, args->n, args->timeout_s, args->delete_msgs,
-                                    &op->res) != 0) {
-        eng_fail(e, op, ENG_NO_MEMORY);
+    } else if ((st = message_reserve_into(e, q, args->n, args->timeout_s, args->delete_msgs,
+                                          &op->res)) != ENG_OK) {
+        eng_fail(e, op, st);
     } else if (op->res.n_messages == 0 && args->wait_s > 0 && !e->shutting_down) {
         op->want_n = args->n;
         op->timeout_s = args->timeout_s;
@@ -287,13 +312,18 @@ void eng_peek(struct engine *e, struct eng_op *op, const char *project, const ch
         return;
     }
     struct list_node *pos = q->ready.next;
-    for (size_t i = 0; i < want; i++, pos = pos->next) {
+    enum eng_status st = ENG_OK;
+    for (size_t i = 0; st == ENG_OK && i < want; i++, pos = pos->next) {
         struct message *m = list_entry(pos, struct message, link);
-        fill_message(&op->res.messages[op->res.n_messages++], m, false);
+        if ((st = fill_message(e, &op->res.messages[op->res.n_messages], m, false)) == ENG_OK)
+            op->res.n_messages++;
         if (m->epoch > newest)
             newest = m->epoch;
     }
-    eng_finish(e, op, mark, newest);
+    if (st == ENG_OK)
+        eng_finish(e, op, mark, newest);
+    else
+        eng_fail(e, op, st);
     eng_end(e);
 }
 
@@ -303,14 +333,17 @@ void eng_get(struct engine *e, struct eng_op *op, const char *project, const cha
     uint64_t mark = eng_start(e, op);
     struct queue *q = queue_find(e, project, name);
     struct message *m = q ? message_find(e, q, id) : NULL;
+    enum eng_status st;
     if (!q)
         eng_fail(e, op, ENG_QUEUE_NOT_FOUND);
     else if (!m)
         eng_fail(e, op, ENG_MESSAGE_NOT_FOUND);
     else if (!(op->res.messages = calloc(1, sizeof(*op->res.messages))))
         eng_fail(e, op, ENG_NO_MEMORY);
+    else if ((st = fill_message(e, &op->res.messages[0], m, false)) != ENG_OK)
+        eng_fail(e, op, st);
     else {
-        fill_message(&op->res.messages[op->res.n_messages++], m, false);
+        op->res.n_messages = 1;
         eng_finish(e, op, mark, m->epoch);
     }
     eng_end(e);
@@ -499,12 +532,15 @@ int message_restore(struct engine *e, struct queue *q, const struct store_msg_ro
         eng_journal(e, &rec);
         return 0;
     }
-    struct blob *body = blob_new(row->body, row->body_len);
-    struct message *m = body ? message_alloc(e, q, body, row->id) : NULL;
+    /* Past the memory budget, bodies stay in the database until needed. */
+    bool keep_body = memory_keeps_body(e, row->body_len);
+    struct blob *body = keep_body ? blob_new(row->body, row->body_len) : NULL;
+    struct message *m = body || !keep_body ? message_alloc(e, q, body, row->body_len, row->id) : NULL;
     if (!m) {
         blob_unref(body);
         return -1;
     }
+    memory_track(e, m);
     m->created_at_ms = row->created_at_ms;
     m->reserved_count = row->reserved_count;
     place_new(e, m, row->visible_at_ms, row->expires_at_ms);

@@ -37,10 +37,11 @@ static bool serve_one(struct engine *e, struct queue *q)
         eng_fail(e, op, ENG_STORAGE_UNAVAILABLE);
         return true;
     }
-    if (message_reserve_into(e, q, op->want_n, op->timeout_s, op->delete_on_reserve,
-                             &op->res) != 0) {
+    enum eng_status st =
+        message_reserve_into(e, q, op->want_n, op->timeout_s, op->delete_on_reserve, &op->res);
+    if (st != ENG_OK) {
         waiters_cancel(e, op);
-        eng_fail(e, op, ENG_NO_MEMORY);
+        eng_fail(e, op, st);
         return true;
     }
     if (op->res.n_messages == 0)

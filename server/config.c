@@ -60,8 +60,8 @@ static int set_string(struct loader *ld, const struct setting *s, const char *va
     return 0;
 }
 
-/* Decimal digits with an optional k/K or m/M (times 1024) suffix, at most max. No sign, no
- * spaces (strtoull would skip blanks and accept a minus), no overflow. */
+/* Decimal digits with an optional k/K, m/M or g/G (powers of 1024) suffix, at most max. No
+ * sign, no spaces (strtoull would skip blanks and accept a minus), no overflow. */
 static int parse_number(const char *value, unsigned long long max, unsigned long long *out)
 {
     unsigned long long n = 0, unit = 1;
@@ -77,6 +77,8 @@ static int parse_number(const char *value, unsigned long long max, unsigned long
         unit = 1024, p++;
     else if (*p == 'm' || *p == 'M')
         unit = 1024ULL * 1024, p++;
+    else if (*p == 'g' || *p == 'G')
+        unit = 1024ULL * 1024 * 1024, p++;
     if (*p || n > max / unit)
         return -1;
     *out = n * unit;
@@ -97,8 +99,23 @@ static int set_size(struct loader *ld, const struct setting *s, const char *valu
 {
     unsigned long long n;
     if (parse_number(value, (unsigned long long)1 << 40, &n) != 0 || n == 0)
-        return fail(ld, "%s: \"%s\" is not a size in bytes (suffix k or m allowed)", s->key, value);
+        return fail(ld, "%s: \"%s\" is not a size in bytes (suffix k, m or g allowed)", s->key, value);
     *(size_t *)field(ld, s) = (size_t)n;
+    return 0;
+}
+
+/* "auto" (half of the machine's memory, decided at start), 0 (no limit) or a size. */
+static int set_memory_budget(struct loader *ld, const struct setting *s, const char *value)
+{
+    unsigned long long n;
+    if (strcmp(value, "auto") == 0) {
+        ld->cfg->memory_budget = CONFIG_MEMORY_AUTO;
+        return 0;
+    }
+    if (parse_number(value, (unsigned long long)1 << 50, &n) != 0)
+        return fail(ld, "%s: \"%s\" is not auto, 0 or a size in bytes (suffix k, m or g)",
+                    s->key, value);
+    ld->cfg->memory_budget = n;
     return 0;
 }
 
@@ -225,6 +242,9 @@ static const struct setting settings[] = {
      set_durability, 0},
     {"log_level", "ANVIL_LOG_LEVEL", "LEVEL", "info",
      "error, warn, info (one line per request) or debug", set_log_level, 0},
+    {"memory_budget", "ANVIL_MEMORY_BUDGET", "BYTES", "auto",
+     "memory for messages; past it bodies stay on disk until needed (auto: half the RAM, 0: no limit)",
+     set_memory_budget, 0},
     {"max_message_size", "ANVIL_MAX_MESSAGE_SIZE", "BYTES", "65536",
      "largest message body accepted", set_size, AT(max_message_size)},
     {"max_request_size", "ANVIL_MAX_REQUEST_SIZE", "BYTES", "16m",

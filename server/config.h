@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../api/api.h"
@@ -18,6 +19,7 @@ struct config {
     char *data_dir;
     enum durability durability;
     enum log_level log_level;
+    uint64_t memory_budget; /* bytes, 0 for none, or CONFIG_MEMORY_AUTO */
     size_t max_message_size;
     size_t max_request_size;
     unsigned connection_limit;
@@ -29,6 +31,7 @@ struct config {
 };
 
 enum config_result { CONFIG_OK = 0, CONFIG_EXIT = 1, CONFIG_ERROR = -1 };
+#define CONFIG_MEMORY_AUTO UINT64_MAX
 
 /* Fills cfg from every source. CONFIG_EXIT: --help or --version was printed. */
 enum config_result config_load(struct config *cfg, int argc, char **argv, char *err, size_t err_len);

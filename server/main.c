@@ -109,6 +109,15 @@ static void raise_fd_limit(void)
     }
 }
 
+/* The memory budget for messages: as configured, or half of the machine's memory. */
+static uint64_t memory_budget(const struct config *cfg)
+{
+    if (cfg->memory_budget != CONFIG_MEMORY_AUTO)
+        return cfg->memory_budget;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 2 : 0;
+}
+
 static uint64_t random_seed(void)
 {
     uint64_t seed = 0;
@@ -152,7 +161,8 @@ int main(int argc, char **argv)
     struct eng_options eopt = {.data_dir = cfg.data_dir,
                                .durability = cfg.durability,
                                .now_ms = clock_wall_ms(),
-                               .seed = random_seed()};
+                               .seed = random_seed(),
+                               .memory_budget = memory_budget(&cfg)};
     if (!(engine = eng_open(&eopt, err, sizeof(err))))
         goto out;
     struct api api = {.engine = engine,
@@ -180,6 +190,11 @@ int main(int argc, char **argv)
         log_msg(LOG_INFO, "data directory %s, durability %s, recovered %llu queues and %llu messages",
                 cfg.data_dir, durability_name(cfg.durability), (unsigned long long)st.queues,
                 (unsigned long long)st.messages);
+    if (st.memory_budget)
+        log_msg(LOG_INFO, "memory budget for messages %.1f MiB (%.1f MiB in use, %llu bodies on disk only)",
+                (double)st.memory_budget / 1048576.0,
+                (double)(st.index_bytes + st.body_bytes) / 1048576.0,
+                (unsigned long long)st.cold_messages);
     if (cfg.n_tokens)
         log_msg(LOG_INFO, "%zu token(s) configured: requests need a valid token", cfg.n_tokens);
     else

@@ -18,7 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { RETRY_BACKOFF_MS = 250 };
+enum {
+    RETRY_BACKOFF_MS = 250,
+    VACUUM_MIN_FREE_PAGES = 1024, /* give free pages back once there are this many ... */
+    VACUUM_FREE_SHARE = 4,        /* ... and they are over a quarter of the file */
+    VACUUM_STEP_PAGES = 2048,     /* at most this many per commit, to keep commits short */
+};
 
 struct batch {
     struct jrec *recs;
@@ -40,6 +45,8 @@ enum stmt_id {
     ST_MSG_MOVE,
     ST_MSG_DELETE,
     ST_LAST_ID,
+    ST_PAGE_COUNT,
+    ST_FREE_COUNT,
     ST_COUNT
 };
 
@@ -59,11 +66,15 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_MSG_MOVE] = "UPDATE messages SET queue = ?2, expires_at = ?3, visible_at = 0 WHERE id = ?1",
     [ST_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
     [ST_LAST_ID] = "INSERT OR REPLACE INTO meta(key, value) VALUES ('last_message_id', ?1)",
+    [ST_PAGE_COUNT] = "PRAGMA page_count",
+    [ST_FREE_COUNT] = "PRAGMA freelist_count",
 };
 
 struct store {
-    sqlite3 *db;
+    sqlite3 *db;                /* the writer's (and, before it starts, recovery's) */
     sqlite3_stmt *stmt[ST_COUNT];
+    sqlite3 *reader;            /* the loop's, read-only: bodies of cold messages */
+    sqlite3_stmt *read_body;
     int lock_fd;
     int event_fd;
     pthread_t writer;
@@ -79,6 +90,9 @@ struct store {
     bool retry_pending;     /* a failed batch waits in `building` for its retry */
     int64_t retry_at_ms;
     char last_error[256];
+    char wal_path[4100];
+    uint64_t page_size;
+    struct store_space space; /* under mu */
 };
 
 /* ---- records ---- */
@@ -234,6 +248,42 @@ static bool apply_batch(struct store *s, const struct batch *b)
     return true;
 }
 
+static int64_t query_one(sqlite3_stmt *st)
+{
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return v;
+}
+
+/* After a commit (writer thread): hand a slice of free pages back to the file system when
+ * deletions left many (auto_vacuum is incremental), and note the space in use. */
+static void tend_space(struct store *s)
+{
+    int64_t pages = query_one(s->stmt[ST_PAGE_COUNT]), free_pages = query_one(s->stmt[ST_FREE_COUNT]);
+    if (free_pages >= VACUUM_MIN_FREE_PAGES && free_pages * VACUUM_FREE_SHARE > pages) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%d)", VACUUM_STEP_PAGES);
+        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK) {
+            pages = query_one(s->stmt[ST_PAGE_COUNT]);
+            free_pages = query_one(s->stmt[ST_FREE_COUNT]);
+        }
+    }
+    struct stat st;
+    uint64_t wal = stat(s->wal_path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    pthread_mutex_lock(&s->mu);
+    s->space.db_bytes = (uint64_t)pages * s->page_size;
+    s->space.free_bytes = (uint64_t)free_pages * s->page_size;
+    s->space.wal_bytes = wal;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void store_space(struct store *s, struct store_space *out)
+{
+    pthread_mutex_lock(&s->mu);
+    *out = s->space;
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void *writer_main(void *arg)
 {
     struct store *s = arg;
@@ -246,6 +296,8 @@ static void *writer_main(void *arg)
         struct batch *b = s->inflight;
         pthread_mutex_unlock(&s->mu);
         b->ok = apply_batch(s, b);
+        if (b->ok)
+            tend_space(s);
         pthread_mutex_lock(&s->mu);
         s->finished = true;
         uint64_t one = 1;
@@ -366,6 +418,18 @@ bool store_reap(struct store *s, uint64_t *epoch, bool *ok)
     return true;
 }
 
+int store_read_body(struct store *s, uint64_t id, struct blob **out)
+{
+    sqlite3_stmt *st = s->read_body;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? blob_new(sqlite3_column_blob(st, 0),
+                                       (size_t)sqlite3_column_bytes(st, 0))
+                            : NULL;
+    sqlite3_reset(st);
+    return *out ? 0 : -1;
+}
+
 /* ---- open, load, close ---- */
 
 static int make_dirs(const char *dir)
@@ -481,8 +545,13 @@ struct store *store_open(const char *dir, enum store_durability dur, char *err, 
     }
     sqlite3_busy_timeout(s->db, 5000);
     const char *sync = dur == STORE_FSYNC ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
-    if (exec_sql(s->db, "PRAGMA journal_mode = WAL", err, err_len) != 0 ||
+    /* auto_vacuum only takes effect on a database without tables: set it before the first
+     * migration; it lets deletions give space back (incremental_vacuum after commits). The
+     * WAL is cut back to 64 MiB after each checkpoint. */
+    if (exec_sql(s->db, "PRAGMA auto_vacuum = INCREMENTAL", err, err_len) != 0 ||
+        exec_sql(s->db, "PRAGMA journal_mode = WAL", err, err_len) != 0 ||
         exec_sql(s->db, sync, err, err_len) != 0 ||
+        exec_sql(s->db, "PRAGMA journal_size_limit = 67108864", err, err_len) != 0 ||
         exec_sql(s->db, "PRAGMA cache_size = -32768", err, err_len) != 0) {
         char reason[256];
         snprintf(reason, sizeof(reason), "%s", err);
@@ -491,6 +560,10 @@ struct store *store_open(const char *dir, enum store_durability dur, char *err, 
     }
     if (migrate(s->db, err, err_len) != 0)
         goto fail;
+    int64_t page_size = 4096;
+    query_int(s->db, "PRAGMA page_size", &page_size);
+    s->page_size = (uint64_t)page_size;
+    snprintf(s->wal_path, sizeof(s->wal_path), "%s-wal", path);
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
                                NULL) != SQLITE_OK) {
@@ -498,11 +571,19 @@ struct store *store_open(const char *dir, enum store_durability dur, char *err, 
             goto fail;
         }
     }
+    if (sqlite3_open_v2(path, &s->reader, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(s->reader, "SELECT body FROM messages WHERE id = ?1", -1,
+                           SQLITE_PREPARE_PERSISTENT, &s->read_body, NULL) != SQLITE_OK) {
+        snprintf(err, err_len, "cannot open %s for reading: %s", path,
+                 s->reader ? sqlite3_errmsg(s->reader) : "out of memory");
+        goto fail;
+    }
     s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->event_fd < 0) {
         snprintf(err, err_len, "eventfd: %s", strerror(errno));
         goto fail;
     }
+    tend_space(s);
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
         snprintf(err, err_len, "cannot start the writer thread");
         goto fail;
@@ -608,6 +689,9 @@ void store_close(struct store *s)
     free(s->building.recs);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
+    sqlite3_finalize(s->read_body);
+    if (s->reader)
+        sqlite3_close(s->reader);
     if (s->db)
         sqlite3_close(s->db);
     if (s->event_fd >= 0)

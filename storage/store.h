@@ -62,6 +62,13 @@ struct jrec {
 
 struct store;
 
+/* Space on disk, refreshed by the writer after each commit. */
+struct store_space {
+    uint64_t db_bytes;   /* the database file, pages in use and free */
+    uint64_t free_bytes; /* free pages inside it (reused first; returned to the OS gradually) */
+    uint64_t wal_bytes;  /* the write-ahead log */
+};
+
 struct store_load_cb {
     void *ctx;
     int (*queue)(void *ctx, const struct store_queue_row *row);
@@ -93,5 +100,8 @@ bool store_reap(struct store *s, uint64_t *epoch, bool *ok);
 /* The earliest time store_kick() has work to retry (INT64_MAX when none). */
 int64_t store_next_retry(const struct store *s);
 void store_free_row(struct store_queue_row *row);
+/* Reads a committed message's body (loop thread; its own read-only connection). */
+int store_read_body(struct store *s, uint64_t id, struct blob **out);
+void store_space(struct store *s, struct store_space *out);
 
 #endif

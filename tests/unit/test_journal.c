@@ -36,10 +36,13 @@ static void tmpdir_remove(struct tmpdir *d)
     rmdir(d->path);
 }
 
+static uint64_t budget; /* memory budget for the engines the tests open (0: none) */
+
 static struct engine *open_dir(const struct tmpdir *d, int64_t now, enum durability dur,
                                char *err, size_t err_len)
 {
-    struct eng_options opt = {.data_dir = d->path, .durability = dur, .now_ms = now, .seed = 9};
+    struct eng_options opt = {.data_dir = d->path, .durability = dur, .now_ms = now, .seed = 9,
+                              .memory_budget = budget};
     return eng_open(&opt, err, err_len);
 }
 
@@ -315,6 +318,133 @@ static void test_corrupt_database_is_refused_with_a_clear_message(void)
     tmpdir_remove(&d);
 }
 
+/* ---- memory budget ---- */
+
+static void post_numbered(struct engine *e, int from, int to)
+{
+    char body[64];
+    for (int i = from; i < to; i++) {
+        snprintf(body, sizeof(body), "message %04d ..............................", i);
+        fix_post_id(e, "q", body, 0);
+    }
+}
+
+static void test_bodies_past_the_budget_live_on_disk_and_come_back_in_order(void)
+{
+    struct tmpdir d;
+    char err[256];
+    struct eng_stats st;
+    tmpdir_make(&d);
+    budget = 100 * 1024;
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    post_numbered(e, 0, 400);
+    settle(e);
+    eng_stats(e, &st);
+    CHECK(st.cold_messages > 0);
+    CHECK(st.index_bytes + st.body_bytes <= budget);
+    CHECK_EQ(st.messages, 400);
+    for (int round = 0; round < 4; round++) {
+        struct call *r = fix_reserve(e, "q", 100, 0, 0);
+        settle(e);
+        CHECK_EQ(r->n, 100);
+        for (size_t i = 0; i < r->n; i++) {
+            char want[64];
+            snprintf(want, sizeof(want), "message %04d ....", round * 100 + (int)i);
+            CHECK(strncmp(r->bodies[i], want, strlen(want)) == 0);
+        }
+        free(r);
+    }
+    eng_stats(e, &st);
+    CHECK(st.body_reads > 0);
+    eng_close(e);
+    budget = 0;
+    tmpdir_remove(&d);
+}
+
+static void test_recovery_keeps_bodies_past_the_budget_on_disk(void)
+{
+    struct tmpdir d;
+    char err[256];
+    struct eng_stats st;
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    post_numbered(e, 0, 300);
+    settle(e);
+    budget = 64 * 1024;
+    e = reopen(e, &d, T0 + 1);
+    eng_stats(e, &st);
+    CHECK_EQ(st.messages, 300);
+    CHECK(st.cold_messages > 0);
+    CHECK(st.index_bytes + st.body_bytes <= budget);
+    struct call *r = fix_reserve(e, "q", 100, 0, 0);
+    settle(e);
+    CHECK_EQ(r->n, 100);
+    CHECK(strncmp(r->bodies[0], "message 0000", 12) == 0);
+    free(r);
+    struct call *rest = fix_peek(e, "q", 100); /* from the back, read from disk */
+    settle(e);
+    CHECK_EQ(rest->n, 100);
+    CHECK(strncmp(rest->bodies[99], "message 0199", 12) == 0);
+    free(rest);
+    eng_close(e);
+    budget = 0;
+    tmpdir_remove(&d);
+}
+
+static void test_posts_are_refused_when_the_index_would_not_fit(void)
+{
+    struct tmpdir d;
+    char err[256];
+    tmpdir_make(&d);
+    budget = 20 * 1024; /* room for the index of about a hundred messages */
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    int accepted = 0;
+    enum eng_status last = ENG_OK;
+    for (int i = 0; i < 500 && last == ENG_OK; i++) {
+        struct call *c = fix_post(e, "q", "0123456789", 0);
+        settle(e);
+        last = c->status;
+        accepted += c->status == ENG_OK;
+        free(c);
+    }
+    CHECK_EQ(last, ENG_MEMORY_BUDGET);
+    CHECK(accepted > 50 && accepted < 200);
+    struct call *r = fix_reserve(e, "q", 10, 0, 0); /* consuming makes room again */
+    settle(e);
+    for (size_t i = 0; i < r->n; i++)
+        fix_delete(e, "q", r->ids[i], r->rids[i]);
+    free(r);
+    struct call *c = fix_post(e, "q", "again", 0);
+    settle(e);
+    CHECK_EQ(c->status, ENG_OK);
+    free(c);
+    eng_close(e);
+    budget = 0;
+    tmpdir_remove(&d);
+}
+
+static void test_memory_mode_refuses_bodies_past_the_budget(void)
+{
+    char err[256];
+    struct eng_options opt = {.durability = DURABILITY_MEMORY, .now_ms = T0, .memory_budget = 8192};
+    struct engine *e = eng_open(&opt, err, sizeof(err));
+    char big[2048];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    int accepted = 0;
+    for (int i = 0; i < 10; i++) {
+        struct call *c = fix_post(e, "q", big, 0);
+        accepted += c->status == ENG_OK;
+        free(c);
+    }
+    CHECK(accepted >= 2 && accepted <= 4);
+    struct eng_stats st;
+    eng_stats(e, &st);
+    CHECK(st.index_bytes + st.body_bytes <= 8192);
+    CHECK_EQ(st.cold_messages, 0);
+    eng_close(e);
+}
+
 CHECK_MAIN(TEST(test_answers_wait_for_their_commit),
            TEST(test_reads_of_uncommitted_state_wait_for_it),
            TEST(test_restart_recovers_messages_config_and_counts),
@@ -324,4 +454,8 @@ CHECK_MAIN(TEST(test_answers_wait_for_their_commit),
            TEST(test_ids_keep_increasing_across_restart_even_if_the_clock_goes_back),
            TEST(test_second_engine_on_the_same_directory_is_refused),
            TEST(test_newer_schema_is_refused_with_a_clear_message),
-           TEST(test_corrupt_database_is_refused_with_a_clear_message))
+           TEST(test_corrupt_database_is_refused_with_a_clear_message),
+           TEST(test_bodies_past_the_budget_live_on_disk_and_come_back_in_order),
+           TEST(test_recovery_keeps_bodies_past_the_budget_on_disk),
+           TEST(test_posts_are_refused_when_the_index_would_not_fit),
+           TEST(test_memory_mode_refuses_bodies_past_the_budget))
