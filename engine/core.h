@@ -143,7 +143,11 @@ enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t
                                      uint32_t timeout_s, bool delete_msgs, struct eng_result *res);
 void message_on_timer(struct engine *e, struct tw_node *t);
 void queue_drop_messages(struct engine *e, struct queue *q);
-int message_restore(struct engine *e, struct queue *q, const struct store_msg_row *row);
+/* Rebuilds a message from its row; NULL when it expired (journalled away) or, with *rc -1,
+ * when memory ran out. The message is not in the id index yet: see message_index(). */
+struct message *message_restore(struct engine *e, struct queue *q, const struct store_msg_row *row,
+                                int *rc);
+int message_index(struct engine *e, struct message *m);
 
 /* waiters.c */
 void waiters_note_ready(struct engine *e, struct queue *q);

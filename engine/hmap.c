@@ -97,6 +97,22 @@ int hmap_insert(struct hmap *map, struct hnode *node, uint64_t hash)
     return 0;
 }
 
+void hmap_prefetch(const struct hmap *map, uint64_t hash)
+{
+    if (map->tab[0] && !map->tab[1])
+        __builtin_prefetch(&map->tab[0][hash & map->mask[0]], 1);
+}
+
+void hmap_reserve(struct hmap *map, size_t n)
+{
+    if (map->tab[0])
+        return;
+    size_t buckets = MIN_BUCKETS;
+    while (buckets < n)
+        buckets *= 2;
+    (void)start_resize(map, buckets); /* on failure the map grows as usual */
+}
+
 struct hnode *hmap_find(const struct hmap *map, uint64_t hash, hmap_eq_fn eq, const void *key)
 {
     for (int t = 0; t < 2; t++) {

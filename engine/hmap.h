@@ -32,6 +32,10 @@ void hmap_free(struct hmap *map);
 int hmap_insert(struct hmap *map, struct hnode *node, uint64_t hash);
 struct hnode *hmap_find(const struct hmap *map, uint64_t hash, hmap_eq_fn eq, const void *key);
 void hmap_remove(struct hmap *map, struct hnode *node);
+/* Starts loading the bucket a hash falls in, ahead of an insert (a hint, nothing more). */
+void hmap_prefetch(const struct hmap *map, uint64_t hash);
+/* Sizes an empty map for n entries at once (recovery knows how many are coming). */
+void hmap_reserve(struct hmap *map, size_t n);
 /* Visits every node; the visitor must not insert into or remove from the map. */
 void hmap_foreach(const struct hmap *map, hmap_visit_fn visit, void *ctx);
 

@@ -109,8 +109,8 @@ static void destroy(struct engine *e, struct message *m)
     message_free(e, m);
 }
 
-static struct message *message_alloc(struct engine *e, struct queue *q, struct blob *body,
-                                     size_t body_len, uint64_t id)
+static struct message *message_alloc_unindexed(struct engine *e, struct queue *q,
+                                               struct blob *body, size_t body_len, uint64_t id)
 {
     struct message *m = calloc(1, sizeof(*m));
     if (!m)
@@ -123,7 +123,19 @@ static struct message *message_alloc(struct engine *e, struct queue *q, struct b
     list_init(&m->link);
     tw_node_init(&m->visibility, TIMER_VISIBILITY);
     tw_node_init(&m->expiry, TIMER_EXPIRY);
-    if (hmap_insert(&e->messages, &m->by_id, hash_u64(id)) != 0) {
+    return m;
+}
+
+int message_index(struct engine *e, struct message *m)
+{
+    return hmap_insert(&e->messages, &m->by_id, hash_u64(m->id));
+}
+
+static struct message *message_alloc(struct engine *e, struct queue *q, struct blob *body,
+                                     size_t body_len, uint64_t id)
+{
+    struct message *m = message_alloc_unindexed(e, q, body, body_len, id);
+    if (m && message_index(e, m) != 0) {
         free(m);
         return NULL;
     }
@@ -525,24 +537,28 @@ void message_on_timer(struct engine *e, struct tw_node *t)
     waiters_note_ready(e, m->queue);
 }
 
-int message_restore(struct engine *e, struct queue *q, const struct store_msg_row *row)
+struct message *message_restore(struct engine *e, struct queue *q, const struct store_msg_row *row,
+                                int *rc)
 {
+    *rc = 0;
     if (!q || row->expires_at_ms <= e->now_ms) {
         struct jrec rec = {.type = JR_MSG_DELETE, .msg_id = row->id};
         eng_journal(e, &rec);
-        return 0;
+        return NULL;
     }
     /* Past the memory budget, bodies stay in the database until needed. */
     bool keep_body = memory_keeps_body(e, row->body_len);
     struct blob *body = keep_body ? blob_new(row->body, row->body_len) : NULL;
-    struct message *m = body || !keep_body ? message_alloc(e, q, body, row->body_len, row->id) : NULL;
+    struct message *m =
+        body || !keep_body ? message_alloc_unindexed(e, q, body, row->body_len, row->id) : NULL;
     if (!m) {
         blob_unref(body);
-        return -1;
+        *rc = -1;
+        return NULL;
     }
     memory_track(e, m);
     m->created_at_ms = row->created_at_ms;
     m->reserved_count = row->reserved_count;
     place_new(e, m, row->visible_at_ms, row->expires_at_ms);
-    return 0;
+    return m;
 }

@@ -71,6 +71,7 @@ struct store_space {
 
 struct store_load_cb {
     void *ctx;
+    void (*expect)(void *ctx, uint64_t messages); /* how many message rows follow */
     int (*queue)(void *ctx, const struct store_queue_row *row);
     int (*message)(void *ctx, const struct store_msg_row *row);
 };
