@@ -78,6 +78,14 @@ for build in build build-asan; do
   run_suite "clients/node iron_mq [$kind]" env ANVIL_BIN="$root/$build/anvil" node tests/clients/node/iron_mq.test.js
 done
 
+# Crash consistency: SIGKILL under load, then check nothing acknowledged was lost or undone.
+# The long run (100 kills per mode) is documented in docs/durability.md.
+for mode in fsync normal memory; do
+  kills=10; [ "$mode" = memory ] && kills=3
+  run_suite "durability/crashcheck $mode ($kills kills)" env ANVIL_BIN="$root/build/anvil" \
+    /usr/bin/python3 tests/durability/crashcheck.py --kills "$kills" --durability "$mode"
+done
+
 if [ "${FUZZ_SECONDS:-15}" != 0 ] && command -v clang >/dev/null; then
   if [ ! -f build-fuzz/build.ninja ]; then
     CC=clang meson setup build-fuzz --buildtype=debug -Dfuzzing=true \

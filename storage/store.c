@@ -546,7 +546,7 @@ struct store *store_open(const char *dir, enum store_durability dur, char *err, 
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_busy_timeout(s->db, 1000); /* then the commit fails (503) and is retried */
     const char *sync = dur == STORE_FSYNC ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
     /* auto_vacuum only takes effect on a database without tables: set it before the first
      * migration; it lets deletions give space back (incremental_vacuum after commits). The

@@ -616,6 +616,47 @@ static void test_waiter_is_not_handed_dead_lettered_messages(void)
     eng_close(e);
 }
 
+static size_t message_count(struct engine *e)
+{
+    struct eng_stats st;
+    eng_stats(e, &st);
+    return (size_t)st.messages;
+}
+
+static void post_many(struct engine *e, const char *q, size_t n)
+{
+    static struct eng_post_msg batch[100];
+    for (size_t i = 0; i < 100; i++)
+        batch[i] = (struct eng_post_msg){.body = "x", .body_len = 1};
+    for (size_t done = 0; done < n; done += 100) {
+        struct call *c = fix_call();
+        eng_post(e, &c->op, "p", q, batch, 100);
+        free(c);
+    }
+}
+
+static void test_expiration_at_scale_fires_exactly_on_time(void)
+{
+    struct engine *e = fix_open_memory(T0);
+    struct eng_queue_config cfg = {.has_message_expiration = true, .message_expiration_s = 60};
+    fix_put(e, "a", &cfg);
+    fix_put(e, "b", &cfg);
+    post_many(e, "a", 100000);
+    eng_set_time(e, T0 + 10000);
+    post_many(e, "b", 100000);
+    free(fix_reserve(e, "b", 100, 86400, 0)); /* expiry also ends reserved messages */
+    eng_set_time(e, T0 + 59999);
+    CHECK_EQ(message_count(e), 200000);
+    eng_set_time(e, T0 + 60000);
+    CHECK_EQ(message_count(e), 100000);
+    CHECK_EQ(fix_size(e, "a"), 0);
+    eng_set_time(e, T0 + 69999);
+    CHECK_EQ(fix_size(e, "b"), 100000);
+    eng_set_time(e, T0 + 70000);
+    CHECK_EQ(message_count(e), 0);
+    eng_close(e);
+}
+
 static void test_message_ids_increase(void)
 {
     struct engine *e = fix_open_memory(T0);
@@ -659,4 +700,5 @@ CHECK_MAIN(TEST(test_reserve_returns_oldest_first_with_count_and_reservation),
            TEST(test_cancelled_waiter_is_never_answered),
            TEST(test_waiters_get_empty_answers_when_queue_deleted_or_shutting_down),
            TEST(test_waiter_is_not_handed_dead_lettered_messages),
+           TEST(test_expiration_at_scale_fires_exactly_on_time),
            TEST(test_message_ids_increase))
