@@ -121,10 +121,9 @@ void eng_finish(struct engine *e, struct eng_op *op, uint64_t journal_mark, uint
         list_push_back(&e->completed, &op->link);
         return;
     }
-    /* Only the batch being committed and the one being built can be pending; an older
-     * epoch that failed had its records moved into the building batch. */
-    uint64_t inflight = store_inflight_epoch(e->store);
-    uint64_t target = inflight && wait <= inflight ? inflight : building;
+    /* At most two commits are ahead (a failed batch or the one in flight, then the one being
+     * built), so two lists, by parity, hold every waiting op. */
+    uint64_t target = store_commit_for(e->store, wait);
     op->wait_epoch = target;
     list_push_back(&e->commit_wait[target & 1], &op->link);
 }

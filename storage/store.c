@@ -1,6 +1,8 @@
 /* storage/store.c — the SQLite journal (see store.h): one database file in WAL mode,
  * a writer thread that commits one batch of records per transaction, the eventfd that
- * tells the loop a batch is done, and the retry of a failed batch after a back-off.
+ * tells the loop a batch is done, and the retry of a failed batch after a back-off: a
+ * failed batch is committed again, on its own and before any later batch, so batches
+ * always reach the disk in order.
  * Threads: the loop owns `building`; the writer owns `inflight` from hand-over until it
  * sets `finished`; both fields are exchanged under `mu`. */
 #include "store.h"
@@ -87,7 +89,7 @@ struct store {
     struct batch building;  /* loop thread only */
     uint64_t durable_epoch;
     bool writable;
-    bool retry_pending;     /* a failed batch waits in `building` for its retry */
+    struct batch *retry;    /* loop thread: a failed batch waiting to be committed again */
     int64_t retry_at_ms;
     char last_error[256];
     char wal_path[4100];
@@ -321,10 +323,14 @@ uint64_t store_durable_epoch(const struct store *s)
     return s->durable_epoch;
 }
 
-uint64_t store_inflight_epoch(const struct store *s)
+uint64_t store_commit_for(const struct store *s, uint64_t epoch)
 {
-    /* inflight is only assigned and cleared by the loop thread, so reading it here is safe */
-    return s->inflight ? s->inflight->epoch : 0;
+    /* inflight and retry are only assigned and cleared by the loop thread: safe to read */
+    if (s->retry && epoch <= s->retry->epoch)
+        return s->retry->epoch;
+    if (s->inflight && epoch <= s->inflight->epoch)
+        return s->inflight->epoch;
+    return s->building.epoch;
 }
 
 bool store_writable(const struct store *s)
@@ -334,7 +340,7 @@ bool store_writable(const struct store *s)
 
 bool store_idle(const struct store *s)
 {
-    return !s->inflight && s->building.n == 0;
+    return !s->inflight && !s->retry && s->building.n == 0;
 }
 
 int store_event_fd(const struct store *s)
@@ -344,45 +350,32 @@ int store_event_fd(const struct store *s)
 
 int64_t store_next_retry(const struct store *s)
 {
-    return s->retry_pending && !s->inflight ? s->retry_at_ms : INT64_MAX;
+    return s->retry && !s->inflight && s->retry_at_ms ? s->retry_at_ms : INT64_MAX;
 }
 
 void store_kick(struct store *s, int64_t now_ms)
 {
-    if (s->inflight || s->building.n == 0)
+    struct batch *b;
+    if (s->inflight)
         return;
-    if (s->retry_pending) {
+    if (s->retry) {
         if (s->retry_at_ms == 0)
             s->retry_at_ms = now_ms + RETRY_BACKOFF_MS;
         if (now_ms < s->retry_at_ms)
             return;
+        b = s->retry;
+        s->retry = NULL;
+    } else {
+        if (s->building.n == 0 || !(b = malloc(sizeof(*b))))
+            return; /* nothing to do, or try again next turn */
+        *b = s->building;
+        s->building = (struct batch){.epoch = b->epoch + 1};
     }
-    struct batch *b = malloc(sizeof(*b));
-    if (!b)
-        return; /* try again next turn */
-    *b = s->building;
-    s->building = (struct batch){.epoch = b->epoch + 1};
     pthread_mutex_lock(&s->mu);
     s->inflight = b;
     s->finished = false;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
-}
-
-/* Puts a failed batch's records in front of those appended since, to commit them again. */
-static void requeue(struct store *s, struct batch *failed)
-{
-    if (batch_reserve(failed, s->building.n) != 0) {
-        /* cannot merge: keep the failed records alone; new ones are lost with a report */
-        release_records(s->building.recs, s->building.n);
-        s->building.n = 0;
-    } else {
-        memcpy(failed->recs + failed->n, s->building.recs, s->building.n * sizeof(struct jrec));
-        failed->n += s->building.n;
-    }
-    free(s->building.recs);
-    failed->epoch = s->building.epoch;
-    s->building = *failed;
 }
 
 bool store_reap(struct store *s, uint64_t *epoch, bool *ok)
@@ -403,18 +396,16 @@ bool store_reap(struct store *s, uint64_t *epoch, bool *ok)
     if (b->ok) {
         s->durable_epoch = b->epoch;
         s->writable = true;
-        s->retry_pending = false;
         release_records(b->recs, b->n);
         free(b->recs);
+        free(b);
     } else {
         fprintf(stderr, "anvil: commit of batch %llu failed: %s (retrying)\n",
                 (unsigned long long)b->epoch, s->last_error);
         s->writable = false;
-        s->retry_pending = true;
+        s->retry = b;
         s->retry_at_ms = 0;
-        requeue(s, b);
     }
-    free(b);
     return true;
 }
 
@@ -689,9 +680,16 @@ void store_close(struct store *s)
         uint64_t epoch;
         bool ok;
         (void)store_reap(s, &epoch, &ok);
-        /* What the loop appended but never handed over is committed here, once. */
-        if (s->building.n && !apply_batch(s, &s->building))
+        /* What was never committed is tried once more here, in order. */
+        if (s->retry && !apply_batch(s, s->retry))
             fprintf(stderr, "anvil: final commit failed: %s\n", s->last_error);
+        else if (s->building.n && !apply_batch(s, &s->building))
+            fprintf(stderr, "anvil: final commit failed: %s\n", s->last_error);
+    }
+    if (s->retry) {
+        release_records(s->retry->recs, s->retry->n);
+        free(s->retry->recs);
+        free(s->retry);
     }
     release_records(s->building.recs, s->building.n);
     free(s->building.recs);

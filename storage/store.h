@@ -89,7 +89,9 @@ void store_close(struct store *s);
 int store_append(struct store *s, const struct jrec *rec);
 uint64_t store_building_epoch(const struct store *s); /* the epoch new records join */
 uint64_t store_durable_epoch(const struct store *s);  /* every epoch <= this is committed */
-uint64_t store_inflight_epoch(const struct store *s); /* the epoch being committed, 0 if none */
+/* The first commit still to come that makes epoch durable: a failed batch waiting for its
+ * retry, the batch being committed, or the one being built (epoch > durable epoch). */
+uint64_t store_commit_for(const struct store *s, uint64_t epoch);
 bool store_writable(const struct store *s);           /* false after a failed commit, until one succeeds */
 bool store_idle(const struct store *s);               /* nothing in flight and nothing pending */
 int store_event_fd(const struct store *s);

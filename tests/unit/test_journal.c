@@ -318,6 +318,57 @@ static void test_corrupt_database_is_refused_with_a_clear_message(void)
     tmpdir_remove(&d);
 }
 
+/* ---- failed commits ---- */
+
+/* Like settle(), but gives up after `ms` (a commit that keeps failing never settles). */
+static void settle_for(struct engine *e, int ms)
+{
+    for (int waited = 0; waited < ms && !eng_idle(e); waited += 10) {
+        eng_set_time(e, T0 + 100000 + waited); /* retries are timed by the engine's clock */
+        eng_flush(e);
+        struct pollfd p = {.fd = eng_poll_fd(e), .events = POLLIN};
+        poll(&p, 1, 10);
+        eng_on_readable(e);
+    }
+}
+
+static void test_failed_commit_answers_503_and_its_retry_settles_later_readers(void)
+{
+    struct tmpdir d;
+    char err[256], path[128];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    fix_post_id(e, "q", "committed", 0);
+    snprintf(path, sizeof(path), "%s/anvil.db", d.path);
+    sqlite3 *other;
+    CHECK_EQ(sqlite3_open(path, &other), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+    struct call *post = fix_post(e, "q", "refused", 0);
+    settle_for(e, 2000); /* the writer waits a second for the lock, then fails */
+    CHECK_EQ(post->status, ENG_STORAGE_UNAVAILABLE);
+    struct call *again = fix_post(e, "q", "while failing", 0);
+    CHECK_EQ(again->status, ENG_STORAGE_UNAVAILABLE); /* refused before any change */
+    struct call *info = fix_info(e, "q"); /* counts the refused post: waits for its retry */
+    CHECK_EQ(info->done_count, 0);
+
+    CHECK_EQ(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    settle_for(e, 3000);
+    CHECK_EQ(info->done_count, 1);
+    CHECK_EQ(info->status, ENG_OK);
+    CHECK_EQ(info->queue.ready, 2); /* the refused post was committed by the retry */
+    struct call *after = fix_post(e, "q", "after", 0);
+    settle_for(e, 2000);
+    CHECK_EQ(after->status, ENG_OK);
+    free(post);
+    free(again);
+    free(info);
+    free(after);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
 /* ---- memory budget ---- */
 
 static void post_numbered(struct engine *e, int from, int to)
@@ -455,6 +506,7 @@ CHECK_MAIN(TEST(test_answers_wait_for_their_commit),
            TEST(test_second_engine_on_the_same_directory_is_refused),
            TEST(test_newer_schema_is_refused_with_a_clear_message),
            TEST(test_corrupt_database_is_refused_with_a_clear_message),
+           TEST(test_failed_commit_answers_503_and_its_retry_settles_later_readers),
            TEST(test_bodies_past_the_budget_live_on_disk_and_come_back_in_order),
            TEST(test_recovery_keeps_bodies_past_the_budget_on_disk),
            TEST(test_posts_are_refused_when_the_index_would_not_fit),
