@@ -289,10 +289,9 @@ void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const
     uint64_t mark = eng_start(e, op);
     struct queue *q;
     enum eng_status st = queue_for_change(e, project, name, &q);
+    if (st == ENG_OK)
+        st = message_reserve_into(e, q, args->n, args->timeout_s, args->delete_msgs, &op->res);
     if (st != ENG_OK) {
-        eng_fail(e, op, st);
-    } else if ((st = message_reserve_into(e, q, args->n, args->timeout_s, args->delete_msgs,
-                                          &op->res)) != ENG_OK) {
         eng_fail(e, op, st);
     } else if (op->res.n_messages == 0 && args->wait_s > 0 && !e->shutting_down) {
         op->want_n = args->n;

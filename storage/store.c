@@ -681,9 +681,8 @@ void store_close(struct store *s)
         bool ok;
         (void)store_reap(s, &epoch, &ok);
         /* What was never committed is tried once more here, in order. */
-        if (s->retry && !apply_batch(s, s->retry))
-            fprintf(stderr, "anvil: final commit failed: %s\n", s->last_error);
-        else if (s->building.n && !apply_batch(s, &s->building))
+        bool retried = !s->retry || apply_batch(s, s->retry);
+        if (!retried || (s->building.n && !apply_batch(s, &s->building)))
             fprintf(stderr, "anvil: final commit failed: %s\n", s->last_error);
     }
     if (s->retry) {

@@ -55,7 +55,7 @@ static const char *last_value(const char *text, size_t size, const char *key, si
     return found;
 }
 
-/* What an accepted number text means: whitespace, a sign, digits, k/m. False when it
+/* What an accepted number text means: whitespace, a sign, digits, k/m/g. False when it
  * does not fit in 64 bits or is below zero: then it must not have been accepted. */
 static bool meaning(const char *v, size_t len, unsigned long long *out)
 {
@@ -77,6 +77,8 @@ static bool meaning(const char *v, size_t len, unsigned long long *out)
         scale = 1024;
     else if (i < len && (v[i] == 'm' || v[i] == 'M'))
         scale = 1024ULL * 1024;
+    else if (i < len && (v[i] == 'g' || v[i] == 'G'))
+        scale = 1024ULL * 1024 * 1024;
     if (n > max / scale || (negative && n))
         return false;
     n *= scale;
@@ -138,6 +140,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_number(data, size, "shutdown_timeout", cfg.shutdown_timeout_s);
         check_number(data, size, "max_message_size", cfg.max_message_size);
         check_number(data, size, "max_request_size", cfg.max_request_size);
+        size_t len = 0;
+        const char *budget = last_value((const char *)data, size, "memory_budget", &len);
+        if (budget && len == 4 && memcmp(budget, "auto", 4) == 0)
+            FUZZ_CHECK(cfg.memory_budget == CONFIG_MEMORY_AUTO, "memory_budget = auto read as %llu",
+                       (unsigned long long)cfg.memory_budget);
+        else
+            check_number(data, size, "memory_budget", cfg.memory_budget);
     }
     config_free(&cfg);
     return 0;

@@ -386,7 +386,7 @@ static void test_bodies_past_the_budget_live_on_disk_and_come_back_in_order(void
     char err[256];
     struct eng_stats st;
     tmpdir_make(&d);
-    budget = 100 * 1024;
+    budget = 100 * 1024ULL;
     struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
     post_numbered(e, 0, 400);
     settle(e);
@@ -421,7 +421,7 @@ static void test_recovery_keeps_bodies_past_the_budget_on_disk(void)
     struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
     post_numbered(e, 0, 300);
     settle(e);
-    budget = 64 * 1024;
+    budget = 64 * 1024ULL;
     e = reopen(e, &d, T0 + 1);
     eng_stats(e, &st);
     CHECK_EQ(st.messages, 300);
@@ -447,7 +447,7 @@ static void test_posts_are_refused_when_the_index_would_not_fit(void)
     struct tmpdir d;
     char err[256];
     tmpdir_make(&d);
-    budget = 20 * 1024; /* room for the index of about a hundred messages */
+    budget = 20 * 1024ULL; /* room for the index of about a hundred messages */
     struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
     int accepted = 0;
     enum eng_status last = ENG_OK;
