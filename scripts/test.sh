@@ -99,6 +99,9 @@ if [ "${FUZZ_SECONDS:-15}" != 0 ] && command -v clang >/dev/null; then
   fi
 fi
 
+# The benchmark is not a test: this seconds-long smoke run only proves the harness works.
+run_suite "bench smoke (bench/run.py --smoke)" /usr/bin/python3 bench/run.py --smoke --json "$logs/bench.jsonl"
+
 # Static analysis: clang-tidy with the checks in .clang-tidy, every finding an error.
 command -v clang-tidy >/dev/null && run_suite "lint (clang-tidy)" scripts/lint.sh build
 

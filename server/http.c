@@ -43,6 +43,7 @@ struct http {
     size_t max_request_size;
     int watch_epoll_fd;
     size_t in_progress; /* handed to the api and not finished: what shutdown waits for */
+    bool resumed;       /* a connection was resumed since MHD_run last looked */
     struct list_node suspended;
 };
 
@@ -75,6 +76,7 @@ static void resume(struct http_req *r)
     r->suspended = false;
     list_remove(&r->suspended_link);
     MHD_resume_connection(r->conn);
+    r->http->resumed = true;
 }
 
 /* ---- what the api sees ---- */
@@ -317,9 +319,14 @@ int http_fd(const struct http *h)
     return info ? info->epoll_fd : -1;
 }
 
+/* A connection resumed while MHD_run works (a post handing a message to a long poll) is
+ * only picked up by the next MHD_run: run again at once rather than at the next event. */
 void http_run(struct http *h)
 {
-    MHD_run(h->daemon);
+    do {
+        h->resumed = false;
+        MHD_run(h->daemon);
+    } while (h->resumed);
 }
 
 int64_t http_next_timeout_ms(struct http *h)
