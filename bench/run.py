@@ -153,9 +153,9 @@ class Postgres(System):
 
 
 PG_CYCLE = """INSERT INTO q (body) VALUES (repeat('m', 100));
-UPDATE q SET visible_at = now() + interval '60 seconds', reserved_count = reserved_count + 1
+WITH m AS (UPDATE q SET visible_at = now() + interval '60 seconds', reserved_count = reserved_count + 1
  WHERE id = (SELECT id FROM q WHERE visible_at <= now() ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
- RETURNING id \\gset
+ RETURNING id) SELECT coalesce(max(id), 0) AS id FROM m \\gset
 DELETE FROM q WHERE id = :id;
 """
 

@@ -97,8 +97,13 @@ uint64_t eng_start(struct engine *e, struct eng_op *op);
  * otherwise for `read_epoch` (the newest state it read). */
 void eng_finish(struct engine *e, struct eng_op *op, uint64_t journal_mark, uint64_t read_epoch);
 void eng_fail(struct engine *e, struct eng_op *op, enum eng_status st);
-/* Appends a journal record (no-op in memory mode); returns the epoch it joined. */
+/* Appends a journal record (no-op in memory mode); returns the epoch it joined. The op
+ * being served then waits for that epoch before it is answered. */
 uint64_t eng_journal(struct engine *e, const struct jrec *rec);
+/* The same for a record the answer does not acknowledge: reserved_count increments of
+ * reserve and touch, whose reservations are not durable anyway. It is committed with the
+ * batch it joins, but the op does not wait for that (only for what it read). */
+uint64_t eng_journal_lazy(struct engine *e, const struct jrec *rec);
 bool eng_can_write(const struct engine *e);
 void eng_result_reset(struct eng_result *res);
 void eng_result_free(struct eng_result *res);
@@ -139,8 +144,11 @@ struct message *message_find(struct engine *e, struct queue *q, uint64_t id);
 void message_free(struct engine *e, struct message *m);
 void message_unlink(struct engine *e, struct message *m);
 /* Reserves up to n ready messages of q into res (dead-lettering as it goes). */
+/* Reserves up to n ready messages of q into res (dead-lettering as it goes); *read_epoch
+ * becomes the newest epoch among the messages handed out, as they were before this reserve. */
 enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t n,
-                                     uint32_t timeout_s, bool delete_msgs, struct eng_result *res);
+                                     uint32_t timeout_s, bool delete_msgs, struct eng_result *res,
+                                     uint64_t *read_epoch);
 void message_on_timer(struct engine *e, struct tw_node *t);
 void queue_drop_messages(struct engine *e, struct queue *q);
 /* Rebuilds a message from its row; NULL when it expired (journalled away) or, with *rc -1,

@@ -128,17 +128,28 @@ void eng_finish(struct engine *e, struct eng_op *op, uint64_t journal_mark, uint
     list_push_back(&e->commit_wait[target & 1], &op->link);
 }
 
-uint64_t eng_journal(struct engine *e, const struct jrec *rec)
+static uint64_t journal(struct engine *e, const struct jrec *rec, bool acknowledged)
 {
     if (!e->store) {
         blob_unref(rec->body);
         store_free_row(rec->row);
         return 0;
     }
-    e->journal_count++;
+    if (acknowledged)
+        e->journal_count++;
     if (store_append(e->store, rec) != 0)
         e->commit_failures++; /* out of memory: the record is lost, the commit will say so */
     return store_building_epoch(e->store);
+}
+
+uint64_t eng_journal(struct engine *e, const struct jrec *rec)
+{
+    return journal(e, rec, true);
+}
+
+uint64_t eng_journal_lazy(struct engine *e, const struct jrec *rec)
+{
+    return journal(e, rec, false);
 }
 
 bool eng_can_write(const struct engine *e)
@@ -256,6 +267,11 @@ void eng_stats(const struct engine *e, struct eng_stats *out)
         out->db_bytes = sp.db_bytes;
         out->db_free_bytes = sp.free_bytes;
         out->wal_bytes = sp.wal_bytes;
+        struct store_commits c;
+        store_commits(e->store, &c);
+        out->commit_records = c.records;
+        out->commit_total_us = c.total_us;
+        out->commit_max_us = c.max_us;
     }
 }
 

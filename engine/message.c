@@ -93,14 +93,21 @@ static void journal_delete(struct engine *e, struct message *m)
     m->queue->epoch = eng_journal(e, &rec);
 }
 
-static void journal_update(struct engine *e, struct message *m, int64_t visible_at_ms)
+/* reserved_count and visible_at. A release with a delay waits for it; reserve and touch
+ * (lazy) do not: their reservations are not durable, the count follows with its batch.
+ * A lazy update leaves m->epoch alone: what must be durable before anyone is told about m
+ * (its post, a move, a delayed release) is unchanged by it. */
+static void journal_update(struct engine *e, struct message *m, int64_t visible_at_ms, bool lazy)
 {
     struct jrec rec = {.type = JR_MSG_UPDATE,
                        .msg_id = m->id,
                        .queue_key = m->queue->key,
                        .count = m->reserved_count,
                        .visible_at_ms = visible_at_ms};
-    m->epoch = eng_journal(e, &rec);
+    if (lazy)
+        eng_journal_lazy(e, &rec);
+    else
+        m->epoch = eng_journal(e, &rec);
 }
 
 static void destroy(struct engine *e, struct message *m)
@@ -249,7 +256,8 @@ static enum eng_status fill_message(struct engine *e, struct eng_message *out, s
 }
 
 enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t n,
-                                     uint32_t timeout_s, bool delete_msgs, struct eng_result *res)
+                                     uint32_t timeout_s, bool delete_msgs, struct eng_result *res,
+                                     uint64_t *read_epoch)
 {
     if (!res->messages && !(res->messages = calloc(n ? n : 1, sizeof(*res->messages))))
         return ENG_NO_MEMORY;
@@ -262,6 +270,8 @@ enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t
         if (q->dead_letter_queue && m->reserved_count >= q->dead_letter_max && dead_letter(e, m))
             continue;
         struct eng_message *out = &res->messages[res->n_messages];
+        if (m->epoch > *read_epoch)
+            *read_epoch = m->epoch; /* its post (or move) must be durable before we tell */
         m->reserved_count++;
         ids_new_reservation(&e->ids, m->reservation);
         enum eng_status st = fill_message(e, out, m, true);
@@ -277,7 +287,7 @@ enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t
         }
         move_to(m, MSG_RESERVED, false);
         tw_insert(&e->wheel, &m->visibility, e->now_ms + timeout_ms);
-        journal_update(e, m, 0);
+        journal_update(e, m, 0, true);
     }
     // NOLINTEND(clang-analyzer-unix.Malloc)
     return ENG_OK;
@@ -286,11 +296,12 @@ enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t
 void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const char *name,
                  const struct eng_reserve_args *args)
 {
-    uint64_t mark = eng_start(e, op);
+    uint64_t mark = eng_start(e, op), newest = 0;
     struct queue *q;
     enum eng_status st = queue_for_change(e, project, name, &q);
     if (st == ENG_OK)
-        st = message_reserve_into(e, q, args->n, args->timeout_s, args->delete_msgs, &op->res);
+        st = message_reserve_into(e, q, args->n, args->timeout_s, args->delete_msgs, &op->res,
+                                  &newest);
     if (st != ENG_OK) {
         eng_fail(e, op, st);
     } else if (op->res.n_messages == 0 && args->wait_s > 0 && !e->shutting_down) {
@@ -299,7 +310,7 @@ void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const
         op->delete_on_reserve = args->delete_msgs;
         waiters_add(e, q, op, args->wait_s);
     } else {
-        eng_finish(e, op, mark, 0);
+        eng_finish(e, op, mark, newest);
     }
     eng_end(e);
 }
@@ -480,12 +491,13 @@ void eng_touch(struct engine *e, struct eng_op *op, const char *project, const c
     if (st == ENG_OK) {
         /* A touch is a new reservation: new id, new deadline, and it counts (contract §3). */
         uint32_t secs = timeout_s ? timeout_s : m->queue->message_timeout_s;
+        uint64_t read_epoch = m->epoch;
         m->reserved_count++;
         ids_new_reservation(&e->ids, m->reservation);
         tw_insert(&e->wheel, &m->visibility, e->now_ms + (int64_t)secs * 1000);
         ids_hex(m->reservation, RESERVATION_ID_BYTES, op->res.reservation_id);
-        journal_update(e, m, 0);
-        eng_finish(e, op, mark, 0);
+        journal_update(e, m, 0, true);
+        eng_finish(e, op, mark, read_epoch);
     } else {
         eng_fail(e, op, st);
     }
@@ -506,7 +518,7 @@ void eng_release(struct engine *e, struct eng_op *op, const char *project, const
         move_to(m, MSG_DELAYED, false);
         m->ready_at_front = true;
         tw_insert(&e->wheel, &m->visibility, visible_at);
-        journal_update(e, m, visible_at);
+        journal_update(e, m, visible_at, false);
         eng_finish(e, op, mark, m->epoch);
     } else {
         memset(m->reservation, 0, sizeof(m->reservation));

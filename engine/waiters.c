@@ -31,14 +31,14 @@ void waiters_note_ready(struct engine *e, struct queue *q)
 static bool serve_one(struct engine *e, struct queue *q)
 {
     struct eng_op *op = list_entry(q->waiters.next, struct eng_op, link);
-    uint64_t mark = e->journal_count;
+    uint64_t mark = e->journal_count, newest = 0;
     if (!eng_can_write(e)) {
         waiters_cancel(e, op);
         eng_fail(e, op, ENG_STORAGE_UNAVAILABLE);
         return true;
     }
-    enum eng_status st =
-        message_reserve_into(e, q, op->want_n, op->timeout_s, op->delete_on_reserve, &op->res);
+    enum eng_status st = message_reserve_into(e, q, op->want_n, op->timeout_s,
+                                              op->delete_on_reserve, &op->res, &newest);
     if (st != ENG_OK) {
         waiters_cancel(e, op);
         eng_fail(e, op, st);
@@ -47,7 +47,7 @@ static bool serve_one(struct engine *e, struct queue *q)
     if (op->res.n_messages == 0)
         return false; /* everything ready was dead-lettered: keep waiting */
     waiters_cancel(e, op);
-    eng_finish(e, op, mark, 0);
+    eng_finish(e, op, mark, newest);
     return true;
 }
 

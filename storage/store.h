@@ -62,6 +62,11 @@ struct jrec {
 
 struct store;
 
+/* Commits so far: how many, how many records, how long (for /stats and the benchmark). */
+struct store_commits {
+    uint64_t count, records, total_us, max_us;
+};
+
 /* Space on disk, refreshed by the writer after each commit. */
 struct store_space {
     uint64_t db_bytes;   /* the database file, pages in use and free */
@@ -106,5 +111,6 @@ void store_free_row(struct store_queue_row *row);
 /* Reads a committed message's body (loop thread; its own read-only connection). */
 int store_read_body(struct store *s, uint64_t id, struct blob **out);
 void store_space(struct store *s, struct store_space *out);
+void store_commits(struct store *s, struct store_commits *out);
 
 #endif

@@ -114,6 +114,51 @@ static void test_reads_of_uncommitted_state_wait_for_it(void)
     tmpdir_remove(&d);
 }
 
+static void test_reserve_waits_for_the_post_it_hands_out_but_not_for_its_count(void)
+{
+    struct tmpdir d;
+    char err[256];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    struct call *post = fix_post(e, "q", "fresh", 0);
+    struct call *early = fix_reserve(e, "q", 1, 0, 0); /* the post is not durable yet */
+    CHECK_EQ(early->done_count, 0);
+    settle(e);
+    CHECK_EQ(early->done_count, 1);
+    CHECK_EQ(early->n, 1);
+    fix_post_id(e, "q", "durable", 0);
+    struct call *r = fix_reserve(e, "q", 1, 0, 0); /* answered at once: a reservation is not */
+    CHECK_EQ(r->done_count, 1);                    /* durable, its count follows lazily */
+    CHECK_EQ(r->n, 1);
+    struct call *t = fix_touch(e, "q", r->ids[0], r->rids[0], 0);
+    CHECK_EQ(t->done_count, 1);
+    CHECK_EQ(t->status, ENG_OK);
+    CHECK_EQ(fix_delete(e, "q", r->ids[0], t->reservation_id), ENG_OK); /* a delete waits */
+    settle(e);
+    fix_post_id(e, "q", "consumed", 0);
+    settle(e);
+    struct call *rd = fix_call(); /* delete: true is a delete: it waits for its commit */
+    struct eng_reserve_args del = {.n = 1, .delete_msgs = true};
+    eng_reserve(e, &rd->op, "p", "q", &del);
+    CHECK_EQ(rd->done_count, 0);
+    settle(e);
+    CHECK_EQ(rd->done_count, 1);
+    CHECK_EQ(rd->n, 1);
+    free(rd);
+    e = reopen(e, &d, T0 + 1);
+    struct call *g = fix_call();
+    eng_get(e, &g->op, "p", "q", early->ids[0]);
+    settle(e);
+    CHECK_EQ(g->counts[0], 1); /* the lazy count reached the disk with its batch */
+    free(post);
+    free(early);
+    free(r);
+    free(t);
+    free(g);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
 static void test_restart_recovers_messages_config_and_counts(void)
 {
     struct tmpdir d;
@@ -498,6 +543,7 @@ static void test_memory_mode_refuses_bodies_past_the_budget(void)
 
 CHECK_MAIN(TEST(test_answers_wait_for_their_commit),
            TEST(test_reads_of_uncommitted_state_wait_for_it),
+           TEST(test_reserve_waits_for_the_post_it_hands_out_but_not_for_its_count),
            TEST(test_restart_recovers_messages_config_and_counts),
            TEST(test_expired_while_down_is_never_delivered),
            TEST(test_dead_letter_move_survives_restart),
