@@ -2,9 +2,9 @@
 #include "json.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void fr_fail(struct field_reader *fr, const char *fmt, ...)
@@ -18,59 +18,57 @@ void fr_fail(struct field_reader *fr, const char *fmt, ...)
     fr->failed = true;
 }
 
-json_t *json_parse_object(struct field_reader *fr, const char *body, size_t len)
+int fr_parse(struct field_reader *fr, const char *body, size_t len)
 {
-    size_t start = 0;
-    while (start < len && (body[start] == ' ' || body[start] == '\t' || body[start] == '\r' ||
-                           body[start] == '\n'))
-        start++;
-    if (start == len)
-        return json_object();
-    json_error_t error;
-    json_t *root = json_loadb(body + start, len - start, JSON_ALLOW_NUL, &error);
-    if (!root) {
-        fr_fail(fr, "Invalid JSON in request body: %s (at position %d)", error.text, error.position);
-        return NULL;
+    if (jr_parse(&fr->doc, body, len) != 0) {
+        fr_fail(fr, "Invalid JSON in request body: %s", fr->doc.err);
+        return -1;
     }
-    if (!json_is_object(root)) {
-        json_decref(root);
+    if (!jr_is(&fr->doc, 0, JR_OBJECT)) {
         fr_fail(fr, "Request body must be a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+void fr_release(struct field_reader *fr)
+{
+    jr_free(&fr->doc);
+    for (size_t i = 0; i < fr->n_scratch; i++)
+        free(fr->scratch[i]);
+    free(fr->scratch);
+    fr->scratch = NULL;
+    fr->n_scratch = 0;
+}
+
+static char *keep(struct field_reader *fr, char *buf)
+{
+    char **grown = buf ? realloc(fr->scratch, (fr->n_scratch + 1) * sizeof(*grown)) : NULL;
+    if (!grown) {
+        free(buf);
+        fr_fail(fr, "Server is out of memory");
         return NULL;
     }
-    return root;
+    fr->scratch = grown;
+    fr->scratch[fr->n_scratch++] = buf;
+    return buf;
 }
 
-static json_t *present(json_t *obj, const char *key)
+/* The value of key, unless absent or null. */
+static int present(const struct field_reader *fr, int obj, const char *key)
 {
-    json_t *v = obj ? json_object_get(obj, key) : NULL;
-    return v && !json_is_null(v) ? v : NULL;
+    int v = obj >= 0 ? jr_get(&fr->doc, obj, key) : -1;
+    return v >= 0 && !jr_is(&fr->doc, v, JR_NULL) ? v : -1;
 }
 
-/* An integer, or a real with no fraction (some clients encode every number as a double). */
-static bool as_integer(json_t *v, int64_t *out)
-{
-    if (json_is_integer(v)) {
-        *out = (int64_t)json_integer_value(v);
-        return true;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d >= -9.0e18 && d <= 9.0e18 && floor(d) == d) {
-            *out = (int64_t)d;
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool read_uint(struct field_reader *fr, json_t *obj, const char *key, uint32_t min,
+static bool read_uint(struct field_reader *fr, int obj, const char *key, uint32_t min,
                       uint32_t max, uint32_t *out, bool zero_absent)
 {
-    json_t *v = present(obj, key);
-    if (!v)
+    int v = present(fr, obj, key);
+    if (v < 0)
         return false;
     int64_t n;
-    if (!as_integer(v, &n)) {
+    if (!jr_integer(&fr->doc, v, &n)) {
         fr_fail(fr, "%s%s must be an integer", fr->prefix, key);
         return false;
     }
@@ -84,29 +82,29 @@ static bool read_uint(struct field_reader *fr, json_t *obj, const char *key, uin
     return true;
 }
 
-bool fr_uint(struct field_reader *fr, json_t *obj, const char *key, uint32_t min, uint32_t max,
+bool fr_uint(struct field_reader *fr, int obj, const char *key, uint32_t min, uint32_t max,
              uint32_t *out)
 {
     return read_uint(fr, obj, key, min, max, out, false);
 }
 
-bool fr_uint_or_zero(struct field_reader *fr, json_t *obj, const char *key, uint32_t min,
+bool fr_uint_or_zero(struct field_reader *fr, int obj, const char *key, uint32_t min,
                      uint32_t max, uint32_t *out)
 {
     return read_uint(fr, obj, key, min, max, out, true);
 }
 
-bool fr_bool(struct field_reader *fr, json_t *obj, const char *key, bool *out)
+bool fr_bool(struct field_reader *fr, int obj, const char *key, bool *out)
 {
-    json_t *v = present(obj, key);
+    int v = present(fr, obj, key);
     int64_t n;
-    if (!v)
+    if (v < 0)
         return false;
-    if (json_is_boolean(v)) {
-        *out = json_is_true(v);
+    if (jr_is(&fr->doc, v, JR_TRUE) || jr_is(&fr->doc, v, JR_FALSE)) {
+        *out = jr_is(&fr->doc, v, JR_TRUE);
         return true;
     }
-    if (as_integer(v, &n) && (n == 0 || n == 1)) {
+    if (jr_integer(&fr->doc, v, &n) && (n == 0 || n == 1)) {
         *out = n == 1;
         return true;
     }
@@ -114,38 +112,57 @@ bool fr_bool(struct field_reader *fr, json_t *obj, const char *key, bool *out)
     return false;
 }
 
-const char *fr_string(struct field_reader *fr, json_t *obj, const char *key, size_t *len)
+const char *fr_text(struct field_reader *fr, int obj, const char *key, size_t *len)
 {
-    json_t *v = present(obj, key);
-    if (!v)
+    int v = present(fr, obj, key);
+    if (v < 0)
         return NULL;
-    if (!json_is_string(v)) {
+    if (!jr_is(&fr->doc, v, JR_STRING)) {
         fr_fail(fr, "%s%s must be a string", fr->prefix, key);
         return NULL;
     }
-    if (len)
-        *len = json_string_length(v);
-    return json_string_value(v);
+    char *scratch;
+    const char *text = jr_string(&fr->doc, v, len, &scratch);
+    if (scratch && !keep(fr, scratch))
+        return NULL;
+    if (!text)
+        fr_fail(fr, "Server is out of memory");
+    return text;
 }
 
-json_t *fr_object(struct field_reader *fr, json_t *obj, const char *key)
+const char *fr_cstring(struct field_reader *fr, int obj, const char *key)
 {
-    json_t *v = present(obj, key);
-    if (v && !json_is_object(v)) {
-        fr_fail(fr, "%s%s must be an object", fr->prefix, key);
+    size_t len;
+    const char *text = fr_text(fr, obj, key, &len);
+    if (!text)
         return NULL;
+    char *copy = malloc(len + 1);
+    if (copy) {
+        memcpy(copy, text, len);
+        copy[len] = '\0';
+    }
+    return keep(fr, copy);
+}
+
+static int typed(struct field_reader *fr, int obj, const char *key, enum jr_type type,
+                 const char *what)
+{
+    int v = present(fr, obj, key);
+    if (v >= 0 && !jr_is(&fr->doc, v, type)) {
+        fr_fail(fr, "%s%s must be %s", fr->prefix, key, what);
+        return -1;
     }
     return v;
 }
 
-json_t *fr_array(struct field_reader *fr, json_t *obj, const char *key)
+int fr_object(struct field_reader *fr, int obj, const char *key)
 {
-    json_t *v = present(obj, key);
-    if (v && !json_is_array(v)) {
-        fr_fail(fr, "%s%s must be an array", fr->prefix, key);
-        return NULL;
-    }
-    return v;
+    return typed(fr, obj, key, JR_OBJECT, "an object");
+}
+
+int fr_array(struct field_reader *fr, int obj, const char *key)
+{
+    return typed(fr, obj, key, JR_ARRAY, "an array");
 }
 
 bool parse_message_id(const char *text, uint64_t *out)
@@ -182,47 +199,49 @@ bool parse_uint_text(const char *text, uint32_t max, uint32_t *out)
     return true;
 }
 
-bool json_message_id(json_t *value, uint64_t *out)
+bool fr_message_id(const struct field_reader *fr, int idx, uint64_t *out)
 {
-    if (json_is_string(value))
-        return strlen(json_string_value(value)) == json_string_length(value) &&
-               parse_message_id(json_string_value(value), out);
-    if (json_is_integer(value) && json_integer_value(value) > 0) {
-        *out = (uint64_t)json_integer_value(value);
+    const struct jr_doc *d = &fr->doc;
+    if (jr_is(d, idx, JR_STRING)) {
+        char digits[24];
+        return jr_string_length(d, idx) < sizeof(digits) && jr_string_copy(d, idx, digits) &&
+               strlen(digits) == jr_string_length(d, idx) && parse_message_id(digits, out);
+    }
+    int64_t n;
+    if (jr_is(d, idx, JR_NUMBER) && jr_integer(d, idx, &n) && n > 0) {
+        *out = (uint64_t)n;
         return true;
     }
     return false;
 }
 
-json_t *json_id_string(uint64_t id)
+/* ---- answers ---- */
+
+void json_write_message(struct jw *w, const struct eng_message *m)
 {
-    char text[24];
-    snprintf(text, sizeof(text), "%" PRIu64, id);
-    return json_string(text);
+    jw_lit(w, "{\"id\":");
+    jw_id(w, m->id);
+    jw_lit(w, ",\"body\":");
+    jw_str(w, m->body->data, m->body->len);
+    jw_lit(w, ",\"reserved_count\":");
+    jw_u64(w, m->reserved_count);
+    if (m->has_reservation) {
+        jw_lit(w, ",\"reservation_id\":\"");
+        jw_lit(w, m->reservation_id);
+        jw_lit(w, "\"");
+    }
+    jw_lit(w, "}");
 }
 
-json_t *json_message(const struct eng_message *m)
+void json_write_messages(struct jw *w, const struct eng_result *res)
 {
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "id", json_id_string(m->id));
-    json_object_set_new(o, "body", json_stringn_nocheck(m->body->data, m->body->len));
-    json_object_set_new(o, "reserved_count", json_integer(m->reserved_count));
-    if (m->has_reservation)
-        json_object_set_new(o, "reservation_id", json_string(m->reservation_id));
-    return o;
-}
-
-json_t *json_messages(const struct eng_result *res)
-{
-    json_t *list = json_array();
-    for (size_t i = 0; list && i < res->n_messages; i++)
-        if (json_array_append_new(list, json_message(&res->messages[i])) != 0) {
-            json_decref(list);
-            return NULL;
-        }
-    return list ? json_pack("{s:o}", "messages", list) : NULL;
+    jw_lit(w, "{\"messages\":[");
+    for (size_t i = 0; i < res->n_messages; i++) {
+        if (i)
+            jw_lit(w, ",");
+        json_write_message(w, &res->messages[i]);
+    }
+    jw_lit(w, "]}");
 }
 
 json_t *json_queue(const struct eng_queue_info *q, bool with_counts)
@@ -234,7 +253,8 @@ json_t *json_queue(const struct eng_queue_info *q, bool with_counts)
     json_object_set_new(o, "project_id", json_string(q->project));
     json_object_set_new(o, "name", json_string(q->name));
     if (with_counts) {
-        json_object_set_new(o, "size", json_integer((json_int_t)q->ready + (json_int_t)q->delayed + (json_int_t)q->reserved));
+        json_object_set_new(o, "size", json_integer((json_int_t)q->ready + (json_int_t)q->delayed +
+                                                    (json_int_t)q->reserved));
         json_object_set_new(o, "total_messages", json_integer((json_int_t)q->total_messages));
     }
     json_object_set_new(o, "message_timeout", json_integer(q->message_timeout_s));

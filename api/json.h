@@ -1,6 +1,8 @@
-/* api/json.h — reading request JSON with the checks every handler needs (types, ranges,
- * null as absent) and writing the v3 objects (messages, queues). The first problem found
- * is kept in a field_reader so a handler checks once and answers 400 with that text. */
+/* api/json.h — reading request fields with the checks every handler needs (types, ranges,
+ * null as absent) on top of the JSON reader, and writing the v3 objects. The first problem
+ * found is kept in the field_reader, so a handler checks once and answers 400 with it.
+ * Hot answers (messages, ids) are written straight into a buffer; the queue object, rare,
+ * is built with jansson. */
 #ifndef ANVIL_JSON_H
 #define ANVIL_JSON_H
 
@@ -9,39 +11,49 @@
 #include <stdint.h>
 
 #include "../engine/engine.h"
+#include "jsonr.h"
+#include "jsonw.h"
 
 struct field_reader {
     bool failed;
     char err[200];
     char prefix[40]; /* put before field names in errors, e.g. "messages[3]." */
+    struct jr_doc doc;
+    char **scratch;  /* decoded strings, freed by fr_release() */
+    size_t n_scratch;
 };
 
-/* Parses a request body; an empty body is an empty object. NULL (with fr->err) when the
- * body is not JSON or not an object. Returns a new reference. */
-json_t *json_parse_object(struct field_reader *fr, const char *body, size_t len);
+/* Parses a request body (an empty one is an empty object). Returns the root object's token,
+ * or -1 with fr->err when the body is not JSON or not an object. Always call fr_release(). */
+int fr_parse(struct field_reader *fr, const char *body, size_t len);
+void fr_release(struct field_reader *fr);
 void fr_fail(struct field_reader *fr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Each getter returns true when the field is present (not absent, not null) and valid;
- * a present field of the wrong type or out of range sets fr->failed. */
-bool fr_uint(struct field_reader *fr, json_t *obj, const char *key, uint32_t min, uint32_t max,
+/* Field getters. obj is an object token (or -1: nothing is present). Each returns true /
+ * a token / text when the field is present (not absent, not null) and valid; a present field
+ * of the wrong type or out of range sets fr->failed. */
+bool fr_uint(struct field_reader *fr, int obj, const char *key, uint32_t min, uint32_t max,
              uint32_t *out);
 /* As fr_uint, but 0 means "not given" (what the Go client sends for unset fields). */
-bool fr_uint_or_zero(struct field_reader *fr, json_t *obj, const char *key, uint32_t min,
+bool fr_uint_or_zero(struct field_reader *fr, int obj, const char *key, uint32_t min,
                      uint32_t max, uint32_t *out);
-bool fr_bool(struct field_reader *fr, json_t *obj, const char *key, bool *out);
-/* Borrowed from obj; NULL when absent or null. */
-const char *fr_string(struct field_reader *fr, json_t *obj, const char *key, size_t *len);
-json_t *fr_object(struct field_reader *fr, json_t *obj, const char *key);
-json_t *fr_array(struct field_reader *fr, json_t *obj, const char *key);
-/* A message id: a string of decimal digits or a non-negative integer. */
-bool json_message_id(json_t *value, uint64_t *out);
+bool fr_bool(struct field_reader *fr, int obj, const char *key, bool *out);
+/* A string as bytes and length (not NUL-terminated; it may hold NUL bytes), valid until
+ * fr_release(). */
+const char *fr_text(struct field_reader *fr, int obj, const char *key, size_t *len);
+/* A string as a C string (a copy, valid until fr_release()). */
+const char *fr_cstring(struct field_reader *fr, int obj, const char *key);
+int fr_object(struct field_reader *fr, int obj, const char *key);
+int fr_array(struct field_reader *fr, int obj, const char *key);
+/* A message id: a string of decimal digits or a positive integer. */
+bool fr_message_id(const struct field_reader *fr, int idx, uint64_t *out);
+
 bool parse_message_id(const char *text, uint64_t *out);
 /* Decimal digits only (no sign, no spaces), at most max; false otherwise. */
 bool parse_uint_text(const char *text, uint32_t max, uint32_t *out);
 
-json_t *json_id_string(uint64_t id);
-json_t *json_message(const struct eng_message *m);
-json_t *json_messages(const struct eng_result *res);
+void json_write_message(struct jw *w, const struct eng_message *m);
+void json_write_messages(struct jw *w, const struct eng_result *res);
 json_t *json_queue(const struct eng_queue_info *q, bool with_counts);
 
 #endif

@@ -2,6 +2,7 @@
  * to (HTTP code, message). Texts in quotes are the hosted service's own (wire contract §1);
  * the others are ours, written to tell the client what to change. */
 #include "status.h"
+#include "jsonw.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -82,6 +83,28 @@ static void utf8_clean(const char *text, char *out, size_t out_len)
     out[o] = '\0';
 }
 
+void api_reply_text(struct api_request *req, int http, struct jw *w)
+{
+    size_t len = 0;
+    char *text = jw_take(w, &len);
+    if (!text) {
+        static const char oom[] = "{\"msg\":\"Server is out of memory, try again later\"}";
+        text = strdup(oom);
+        len = text ? sizeof(oom) - 1 : 0;
+        http = 503;
+    }
+    req->respond(req, http, text, len);
+}
+
+void api_reply_msg(struct api_request *req, int http, const char *text)
+{
+    struct jw w = {0};
+    jw_lit(&w, "{\"msg\":");
+    jw_str(&w, text, strlen(text));
+    jw_lit(&w, "}");
+    api_reply_text(req, http, &w);
+}
+
 void api_reply_error(struct api_request *req, int status, const char *detail)
 {
     char clean[512];
@@ -91,7 +114,7 @@ void api_reply_error(struct api_request *req, int status, const char *detail)
                    ? status_map[status].msg
                    : "Internal error";
     utf8_clean(text, clean, sizeof(clean));
-    reply_object(req, api_http_status(status), json_pack("{s:s}", "msg", clean));
+    api_reply_msg(req, api_http_status(status), clean);
 }
 
 void api_reply_json(struct api_request *req, int http, void *obj)
@@ -99,7 +122,3 @@ void api_reply_json(struct api_request *req, int http, void *obj)
     reply_object(req, http, obj);
 }
 
-void api_reply_msg(struct api_request *req, int http, const char *text)
-{
-    reply_object(req, http, json_pack("{s:s}", "msg", text));
-}

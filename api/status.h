@@ -23,5 +23,8 @@ void api_reply_error(struct api_request *req, int status, const char *detail);
 void api_reply_json(struct api_request *req, int http, void *obj);
 /* Answers {"msg": text} with the given HTTP code. */
 void api_reply_msg(struct api_request *req, int http, const char *text);
+struct jw;
+/* Answers with the text written into w (which it empties). */
+void api_reply_text(struct api_request *req, int http, struct jw *w);
 
 #endif

@@ -11,21 +11,34 @@
 #include <string.h>
 
 
-/* Parses the body, answering 400 itself when it is not a JSON object. */
-static json_t *body_object(struct api_request *req)
+/* Parses the body into fr; false (400 answered, fr released) when it is not a JSON object. */
+static bool body_object(struct api_request *req, struct field_reader *fr)
 {
-    struct field_reader fr = {0};
-    json_t *root = json_parse_object(&fr, req->body, req->body_len);
-    if (!root)
-        api_reply_error(req, API_BAD_REQUEST, fr.err);
-    return root;
+    if (fr_parse(fr, req->body, req->body_len) == 0)
+        return true;
+    api_reply_error(req, API_BAD_REQUEST, fr->err);
+    fr_release(fr);
+    return false;
+}
+
+/* Answers 400 with what fr found, and releases it; true when it did. */
+static bool bad_input(struct api_request *req, struct field_reader *fr)
+{
+    if (!fr->failed)
+        return false;
+    api_reply_error(req, API_BAD_REQUEST, fr->err);
+    fr_release(fr);
+    return true;
 }
 
 static void reply_messages(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (!api_failed(req, res))
-        api_reply_json(req, 200, json_messages(res));
+    if (api_failed(req, res))
+        return;
+    struct jw w = {0};
+    json_write_messages(&w, res);
+    api_reply_text(req, 200, &w);
 }
 
 static void reply_msg(struct api_request *req, const struct eng_result *res, const char *text)
@@ -41,11 +54,15 @@ static void on_posted(struct eng_op *op, const struct eng_result *res)
     struct api_request *req = op->ctx;
     if (api_failed(req, res))
         return;
-    json_t *ids = json_array();
-    for (size_t i = 0; ids && i < res->n_ids; i++)
-        json_array_append_new(ids, json_id_string(res->ids[i]));
-    api_reply_json(req, 201,
-                   ids ? json_pack("{s:o, s:s}", "ids", ids, "msg", "Messages put on queue.") : NULL);
+    struct jw w = {0};
+    jw_lit(&w, "{\"ids\":[");
+    for (size_t i = 0; i < res->n_ids; i++) {
+        if (i)
+            jw_lit(&w, ",");
+        jw_id(&w, res->ids[i]);
+    }
+    jw_lit(&w, "],\"msg\":\"Messages put on queue.\"}");
+    api_reply_text(req, 201, &w);
 }
 
 static bool reserved_push_header(const char *name)
@@ -60,36 +77,41 @@ static bool reserved_push_header(const char *name)
 }
 
 /* Push headers only matter to push queues, but their limits hold on every post. */
-static void check_push_headers(struct field_reader *fr, json_t *msg)
+static void check_push_headers(struct field_reader *fr, int msg)
 {
-    json_t *headers = fr_object(fr, msg, "push_headers");
-    if (!headers)
+    const struct jr_doc *d = &fr->doc;
+    int headers = fr_object(fr, msg, "push_headers");
+    if (headers < 0)
         return;
-    if (json_object_size(headers) > PUSH_HEADERS_MAX)
+    if (d->tok[headers].count > PUSH_HEADERS_MAX)
         fr_fail(fr, "%spush_headers: at most %d headers", fr->prefix, PUSH_HEADERS_MAX);
-    const char *name;
-    json_t *value;
-    json_object_foreach(headers, name, value) {
-        size_t name_len = strlen(name);
-        if (name_len == 0 || name_len > PUSH_HEADER_NAME_MAX || reserved_push_header(name))
-            fr_fail(fr, "%spush_headers: \"%.64s\" is not an allowed header name", fr->prefix, name);
-        if (!json_is_string(value) || json_string_length(value) == 0 ||
-            json_string_length(value) > PUSH_HEADER_VALUE_MAX)
-            fr_fail(fr, "%spush_headers: the value of \"%.64s\" must be a string of 1 to %d bytes",
+    for (int k = jr_child(d, headers); k >= 0 && !fr->failed; k = jr_sibling(d, headers, k)) {
+        char name[PUSH_HEADER_NAME_MAX + 1] = "";
+        size_t name_len = jr_string_length(d, k);
+        if (name_len <= PUSH_HEADER_NAME_MAX)
+            jr_string_copy(d, k, name);
+        if (name_len == 0 || name_len > PUSH_HEADER_NAME_MAX || strlen(name) != name_len ||
+            reserved_push_header(name))
+            fr_fail(fr, "%spush_headers: a header name must be 1 to %d bytes and not a reserved one",
+                    fr->prefix, PUSH_HEADER_NAME_MAX);
+        int value = (int)d->tok[k].end;
+        size_t value_len = jr_is(d, value, JR_STRING) ? jr_string_length(d, value) : 0;
+        if (value_len == 0 || value_len > PUSH_HEADER_VALUE_MAX)
+            fr_fail(fr, "%spush_headers: the value of \"%s\" must be a string of 1 to %d bytes",
                     fr->prefix, name, PUSH_HEADER_VALUE_MAX);
     }
 }
 
 /* Reads one message of a post; returns an api status (ENG_OK when fine). */
-static int read_post_message(struct field_reader *fr, const struct api_limits *lim, json_t *m,
+static int read_post_message(struct field_reader *fr, const struct api_limits *lim, int m,
                              size_t i, struct eng_post_msg *out)
 {
     snprintf(fr->prefix, sizeof(fr->prefix), "messages[%zu].", i);
-    if (!json_is_object(m)) {
+    if (!jr_is(&fr->doc, m, JR_OBJECT)) {
         fr_fail(fr, "messages[%zu] must be an object", i);
         return API_BAD_REQUEST;
     }
-    out->body = fr_string(fr, m, "body", &out->body_len);
+    out->body = fr_text(fr, m, "body", &out->body_len);
     if (!fr->failed && (!out->body || out->body_len == 0))
         fr_fail(fr, "messages[%zu].body must be a non-empty string", i);
     (void)fr_uint(fr, m, "delay", 0, DELAY_MAX_S, &out->delay_s);
@@ -106,23 +128,23 @@ static int read_post_message(struct field_reader *fr, const struct api_limits *l
 
 void v3_post_messages(struct api *api, struct api_request *req, const struct route *rt)
 {
-    json_t *root = body_object(req);
-    if (!root)
-        return;
     struct field_reader fr = {0};
+    if (!body_object(req, &fr))
+        return;
     struct eng_post_msg *msgs = NULL;
     int status = API_BAD_REQUEST;
-    json_t *list = fr_array(&fr, root, "messages");
-    size_t n = list ? json_array_size(list) : 0;
-    if (!fr.failed && !list)
+    int list = fr_array(&fr, 0, "messages");
+    size_t n = list >= 0 ? fr.doc.tok[list].count : 0;
+    if (!fr.failed && list < 0)
         fr_fail(&fr, "messages is required: {\"messages\": [{\"body\": \"...\"}]}");
     else if (!fr.failed && (n == 0 || n > MAX_PER_CALL))
         fr_fail(&fr, "messages must hold from 1 to %d messages", MAX_PER_CALL);
     else if (!fr.failed && !(msgs = calloc(n, sizeof(*msgs))))
         status = ENG_NO_MEMORY;
-    for (size_t i = 0; msgs && i < n; i++)
-        if ((status = read_post_message(&fr, &api->limits, json_array_get(list, i), i, &msgs[i])) !=
-            ENG_OK)
+    size_t i = 0;
+    for (int m = list >= 0 ? jr_child(&fr.doc, list) : -1; msgs && m >= 0;
+         m = jr_sibling(&fr.doc, list, m), i++)
+        if ((status = read_post_message(&fr, &api->limits, m, i, &msgs[i])) != ENG_OK)
             break;
     if (msgs && status == ENG_OK) {
         api_prepare_op(req, on_posted);
@@ -131,7 +153,7 @@ void v3_post_messages(struct api *api, struct api_request *req, const struct rou
         api_reply_error(req, status, fr.failed ? fr.err : NULL);
     }
     free(msgs);
-    json_decref(root);
+    fr_release(&fr);
 }
 
 /* The body, whatever it is, becomes one message (wire contract §3). */
@@ -161,20 +183,17 @@ void v3_webhook(struct api *api, struct api_request *req, const struct route *rt
 
 void v3_reserve(struct api *api, struct api_request *req, const struct route *rt)
 {
-    json_t *root = body_object(req);
-    if (!root)
-        return;
     struct field_reader fr = {0};
-    struct eng_reserve_args args = {.n = 1};
-    (void)fr_uint(&fr, root, "n", 1, MAX_PER_CALL, &args.n);
-    (void)fr_uint_or_zero(&fr, root, "timeout", TIMEOUT_MIN_S, TIMEOUT_MAX_S, &args.timeout_s);
-    (void)fr_uint(&fr, root, "wait", 0, WAIT_MAX_S, &args.wait_s);
-    (void)fr_bool(&fr, root, "delete", &args.delete_msgs);
-    json_decref(root);
-    if (fr.failed) {
-        api_reply_error(req, API_BAD_REQUEST, fr.err);
+    if (!body_object(req, &fr))
         return;
-    }
+    struct eng_reserve_args args = {.n = 1};
+    (void)fr_uint(&fr, 0, "n", 1, MAX_PER_CALL, &args.n);
+    (void)fr_uint_or_zero(&fr, 0, "timeout", TIMEOUT_MIN_S, TIMEOUT_MAX_S, &args.timeout_s);
+    (void)fr_uint(&fr, 0, "wait", 0, WAIT_MAX_S, &args.wait_s);
+    (void)fr_bool(&fr, 0, "delete", &args.delete_msgs);
+    if (bad_input(req, &fr))
+        return;
+    fr_release(&fr);
     req->long_poll = args.wait_s > 0;
     api_prepare_op(req, reply_messages);
     eng_reserve(api->engine, &req->op, rt->project, rt->queue, &args);
@@ -197,8 +216,11 @@ static void on_message(struct eng_op *op, const struct eng_result *res)
     struct api_request *req = op->ctx;
     if (api_failed(req, res))
         return;
-    json_t *m = json_message(&res->messages[0]);
-    api_reply_json(req, 200, m ? json_pack("{s:o}", "message", m) : NULL);
+    struct jw w = {0};
+    jw_lit(&w, "{\"message\":");
+    json_write_message(&w, &res->messages[0]);
+    jw_lit(&w, "}");
+    api_reply_text(req, 200, &w);
 }
 
 void v3_get_message(struct api *api, struct api_request *req, const struct route *rt)
@@ -221,67 +243,65 @@ static void on_cleared(struct eng_op *op, const struct eng_result *res)
 
 void v3_delete_message(struct api *api, struct api_request *req, const struct route *rt)
 {
-    json_t *root = body_object(req);
-    if (!root)
-        return;
     struct field_reader fr = {0};
-    const char *rid = fr_string(&fr, root, "reservation_id", NULL);
-    (void)fr_string(&fr, root, "subscriber_name", NULL); /* for push queues */
-    if (fr.failed) {
-        api_reply_error(req, API_BAD_REQUEST, fr.err);
-    } else {
-        api_prepare_op(req, on_deleted);
-        eng_delete(api->engine, &req->op, rt->project, rt->queue, rt->message_id, rid);
-    }
-    json_decref(root);
+    if (!body_object(req, &fr))
+        return;
+    const char *rid = fr_cstring(&fr, 0, "reservation_id");
+    size_t len;
+    (void)fr_text(&fr, 0, "subscriber_name", &len); /* for push queues */
+    if (bad_input(req, &fr))
+        return;
+    api_prepare_op(req, on_deleted);
+    eng_delete(api->engine, &req->op, rt->project, rt->queue, rt->message_id, rid);
+    fr_release(&fr);
 }
 
 /* An entry of "ids": {"id": "...", "reservation_id"?: "..."}, or a bare id. */
-static void read_delete_item(struct field_reader *fr, json_t *entry, size_t i,
+static void read_delete_item(struct field_reader *fr, int entry, size_t i,
                              struct eng_delete_item *out)
 {
     snprintf(fr->prefix, sizeof(fr->prefix), "ids[%zu].", i);
-    json_t *id = json_is_object(entry) ? json_object_get(entry, "id") : entry;
-    if (!id || !json_message_id(id, &out->id)) {
+    bool object = jr_is(&fr->doc, entry, JR_OBJECT);
+    int id = object ? jr_get(&fr->doc, entry, "id") : entry;
+    if (id < 0 || !fr_message_id(fr, id, &out->id)) {
         fr_fail(fr, "ids[%zu].id must be a message id", i);
         return;
     }
-    if (json_is_object(entry))
-        out->reservation_id = fr_string(fr, entry, "reservation_id", NULL);
+    if (object)
+        out->reservation_id = fr_cstring(fr, entry, "reservation_id");
 }
 
 void v3_delete_messages(struct api *api, struct api_request *req, const struct route *rt)
 {
-    json_t *root = body_object(req);
-    if (!root)
-        return;
     struct field_reader fr = {0};
-    json_t *ids = fr_array(&fr, root, "ids");
-    size_t n = ids ? json_array_size(ids) : 0;
+    if (!body_object(req, &fr))
+        return;
+    int ids = fr_array(&fr, 0, "ids");
+    size_t n = ids >= 0 ? fr.doc.tok[ids].count : 0;
     struct eng_delete_item *items = NULL;
-    if (!fr.failed && !ids) { /* no ids: clear the queue (wire contract §3) */
+    if (!fr.failed && ids < 0) { /* no ids: clear the queue (wire contract §3) */
+        fr_release(&fr);
         api_prepare_op(req, on_cleared);
         eng_clear(api->engine, &req->op, rt->project, rt->queue);
-        json_decref(root);
         return;
     }
     if (!fr.failed && (n == 0 || n > MAX_PER_CALL))
         fr_fail(&fr, "ids must hold from 1 to %d entries (send {} to clear the queue)", MAX_PER_CALL);
     if (!fr.failed && !(items = calloc(n ? n : 1, sizeof(*items)))) {
         api_reply_error(req, ENG_NO_MEMORY, NULL);
-        json_decref(root);
+        fr_release(&fr);
         return;
     }
-    for (size_t i = 0; !fr.failed && i < n; i++)
-        read_delete_item(&fr, json_array_get(ids, i), i, &items[i]);
-    if (fr.failed) {
-        api_reply_error(req, API_BAD_REQUEST, fr.err);
-    } else {
+    size_t i = 0;
+    for (int e = ids >= 0 ? jr_child(&fr.doc, ids) : -1; !fr.failed && e >= 0;
+         e = jr_sibling(&fr.doc, ids, e), i++)
+        read_delete_item(&fr, e, i, &items[i]);
+    if (!bad_input(req, &fr)) {
         api_prepare_op(req, on_deleted);
         eng_delete_many(api->engine, &req->op, rt->project, rt->queue, items, n);
+        fr_release(&fr);
     }
     free(items);
-    json_decref(root);
 }
 
 /* ---- touch, release ---- */
@@ -289,9 +309,13 @@ void v3_delete_messages(struct api *api, struct api_request *req, const struct r
 static void on_touched(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (!api_failed(req, res))
-        api_reply_json(req, 200,
-                       json_pack("{s:s, s:s}", "reservation_id", res->reservation_id, "msg", "Touched"));
+    if (api_failed(req, res))
+        return;
+    struct jw w = {0};
+    jw_lit(&w, "{\"reservation_id\":\"");
+    jw_lit(&w, res->reservation_id);
+    jw_lit(&w, "\",\"msg\":\"Touched\"}");
+    api_reply_text(req, 200, &w);
 }
 
 static void on_released(struct eng_op *op, const struct eng_result *res)
@@ -301,38 +325,32 @@ static void on_released(struct eng_op *op, const struct eng_result *res)
 
 void v3_touch(struct api *api, struct api_request *req, const struct route *rt)
 {
-    json_t *root = body_object(req);
-    if (!root)
-        return;
     struct field_reader fr = {0};
+    if (!body_object(req, &fr))
+        return;
     uint32_t timeout_s = 0;
-    const char *rid = fr_string(&fr, root, "reservation_id", NULL);
-    (void)fr_uint_or_zero(&fr, root, "timeout", TIMEOUT_MIN_S, TIMEOUT_MAX_S, &timeout_s);
-    if (fr.failed) {
-        api_reply_error(req, API_BAD_REQUEST, fr.err);
-    } else {
-        api_prepare_op(req, on_touched);
-        eng_touch(api->engine, &req->op, rt->project, rt->queue, rt->message_id, rid, timeout_s);
-    }
-    json_decref(root);
+    const char *rid = fr_cstring(&fr, 0, "reservation_id");
+    (void)fr_uint_or_zero(&fr, 0, "timeout", TIMEOUT_MIN_S, TIMEOUT_MAX_S, &timeout_s);
+    if (bad_input(req, &fr))
+        return;
+    api_prepare_op(req, on_touched);
+    eng_touch(api->engine, &req->op, rt->project, rt->queue, rt->message_id, rid, timeout_s);
+    fr_release(&fr);
 }
 
 void v3_release(struct api *api, struct api_request *req, const struct route *rt)
 {
-    json_t *root = body_object(req);
-    if (!root)
-        return;
     struct field_reader fr = {0};
+    if (!body_object(req, &fr))
+        return;
     uint32_t delay_s = 0;
-    const char *rid = fr_string(&fr, root, "reservation_id", NULL);
-    (void)fr_uint(&fr, root, "delay", 0, DELAY_MAX_S, &delay_s);
-    if (fr.failed) {
-        api_reply_error(req, API_BAD_REQUEST, fr.err);
-    } else {
-        api_prepare_op(req, on_released);
-        eng_release(api->engine, &req->op, rt->project, rt->queue, rt->message_id, rid, delay_s);
-    }
-    json_decref(root);
+    const char *rid = fr_cstring(&fr, 0, "reservation_id");
+    (void)fr_uint(&fr, 0, "delay", 0, DELAY_MAX_S, &delay_s);
+    if (bad_input(req, &fr))
+        return;
+    api_prepare_op(req, on_released);
+    eng_release(api->engine, &req->op, rt->project, rt->queue, rt->message_id, rid, delay_s);
+    fr_release(&fr);
 }
 
 /* ---- push statuses ---- */

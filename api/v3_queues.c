@@ -63,9 +63,9 @@ void v3_get_queue(struct api *api, struct api_request *req, const struct route *
     eng_queue_get(api->engine, &req->op, rt->project, rt->queue);
 }
 
-static void parse_type(struct field_reader *fr, json_t *q, struct eng_queue_config *cfg)
+static void parse_type(struct field_reader *fr, int q, struct eng_queue_config *cfg)
 {
-    const char *type = fr_string(fr, q, "type", NULL);
+    const char *type = fr_cstring(fr, q, "type");
     if (!type)
         return;
     cfg->has_type = true;
@@ -79,13 +79,14 @@ static void parse_type(struct field_reader *fr, json_t *q, struct eng_queue_conf
         fr_fail(fr, "type must be pull, unicast or multicast");
 }
 
-static void parse_dead_letter(struct field_reader *fr, json_t *q, struct eng_queue_config *cfg)
+static void parse_dead_letter(struct field_reader *fr, int q, struct eng_queue_config *cfg)
 {
-    json_t *dl = fr_object(fr, q, "dead_letter");
-    if (!dl)
+    int dl = fr_object(fr, q, "dead_letter");
+    if (dl < 0)
         return;
     size_t len = 0;
-    const char *name = fr_string(fr, dl, "queue_name", &len);
+    const char *text = fr_text(fr, dl, "queue_name", &len);
+    const char *name = text ? fr_cstring(fr, dl, "queue_name") : NULL;
     if (name) {
         if (len && (strlen(name) != len || !api_valid_name(name)))
             fr_fail(fr, "dead_letter.queue_name must be a valid queue name");
@@ -96,25 +97,25 @@ static void parse_dead_letter(struct field_reader *fr, json_t *q, struct eng_que
                                        DEAD_LETTER_MAX_MAX, &cfg->dead_letter_max);
 }
 
-/* Fills cfg from {"queue": {...}}; returns the parsed body (strings in cfg point into it). */
-static json_t *parse_queue_config(struct field_reader *fr, struct api_request *req,
-                                  struct eng_queue_config *cfg)
+/* Fills cfg from {"queue": {...}} (strings in cfg live until fr_release); false when the
+ * body is not a JSON object. */
+static bool parse_queue_config(struct field_reader *fr, struct api_request *req,
+                               struct eng_queue_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    json_t *root = json_parse_object(fr, req->body, req->body_len);
-    if (!root)
-        return NULL;
-    json_t *q = fr_object(fr, root, "queue");
-    if (!q)
-        q = root;
+    if (fr_parse(fr, req->body, req->body_len) != 0)
+        return false;
+    int q = fr_object(fr, 0, "queue");
+    if (q < 0)
+        q = 0; /* the options may also come at the root */
     parse_type(fr, q, cfg);
     cfg->has_message_timeout = fr_uint_or_zero(fr, q, "message_timeout", TIMEOUT_MIN_S,
                                                TIMEOUT_MAX_S, &cfg->message_timeout_s);
     cfg->has_message_expiration = fr_uint_or_zero(fr, q, "message_expiration", EXPIRATION_MIN_S,
                                                   EXPIRATION_MAX_S, &cfg->message_expiration_s);
-    cfg->has_push = fr_object(fr, q, "push") != NULL;
+    cfg->has_push = fr_object(fr, q, "push") >= 0;
     parse_dead_letter(fr, q, cfg);
-    return root;
+    return true;
 }
 
 static void put_or_patch(struct api *api, struct api_request *req, const struct route *rt,
@@ -122,20 +123,17 @@ static void put_or_patch(struct api *api, struct api_request *req, const struct 
 {
     struct field_reader fr = {0};
     struct eng_queue_config cfg;
-    json_t *root = parse_queue_config(&fr, req, &cfg);
+    parse_queue_config(&fr, req, &cfg);
     if (fr.failed) {
-        json_decref(root);
         api_reply_error(req, API_BAD_REQUEST, fr.err);
-        return;
-    }
-    if (patch) {
+    } else if (patch) {
         api_prepare_op(req, on_queue_with_counts);
         eng_queue_patch(api->engine, &req->op, rt->project, rt->queue, &cfg);
     } else {
         api_prepare_op(req, on_queue_created);
         eng_queue_put(api->engine, &req->op, rt->project, rt->queue, &cfg);
     }
-    json_decref(root);
+    fr_release(&fr);
 }
 
 void v3_put_queue(struct api *api, struct api_request *req, const struct route *rt)
