@@ -181,7 +181,7 @@ static void stats(struct api *api, struct api_request *req, const struct route *
     eng_stats(api->engine, &st);
     json_t *body = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I},"
-        " s:{s:I, s:I, s:I}}",
+        " s:{s:I, s:I, s:I, s:I}}",
         "projects", (json_int_t)st.projects, "queues", (json_int_t)st.queues, "messages",
         (json_int_t)st.messages, "commits", (json_int_t)st.commits, "commit_failures",
         (json_int_t)st.commit_failures, "storage", st.storage_ok ? "ok" : "failing", "memory",
@@ -190,7 +190,8 @@ static void stats(struct api *api, struct api_request *req, const struct route *
         "body_reads", (json_int_t)st.body_reads, "disk", "live_body_bytes",
         (json_int_t)st.live_body_bytes, "db_bytes", (json_int_t)st.db_bytes, "db_free_bytes",
         (json_int_t)st.db_free_bytes, "wal_bytes", (json_int_t)st.wal_bytes, "writer",
-        "records", (json_int_t)st.commit_records, "busy_us", (json_int_t)st.commit_total_us,
+        "records", (json_int_t)st.commit_records, "records_skipped",
+        (json_int_t)st.commit_skipped, "busy_us", (json_int_t)st.commit_total_us,
         "longest_commit_us", (json_int_t)st.commit_max_us);
     api_reply_json(req, 200, body);
 }

@@ -270,6 +270,7 @@ void eng_stats(const struct engine *e, struct eng_stats *out)
         struct store_commits c;
         store_commits(e->store, &c);
         out->commit_records = c.records;
+        out->commit_skipped = c.skipped;
         out->commit_total_us = c.total_us;
         out->commit_max_us = c.max_us;
     }

@@ -154,7 +154,7 @@ struct eng_stats {
     uint64_t body_reads;        /* bodies read back from the database so far */
     uint64_t live_body_bytes;   /* the bodies of every message in every queue */
     uint64_t db_bytes, db_free_bytes, wal_bytes; /* on disk (0 in memory mode) */
-    uint64_t commit_records, commit_total_us, commit_max_us; /* the writer's work */
+    uint64_t commit_records, commit_skipped, commit_total_us, commit_max_us; /* the writer's work */
 };
 
 struct engine;

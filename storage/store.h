@@ -64,7 +64,7 @@ struct store;
 
 /* Commits so far: how many, how many records, how long (for /stats and the benchmark). */
 struct store_commits {
-    uint64_t count, records, total_us, max_us;
+    uint64_t count, records, skipped, total_us, max_us; /* skipped: records a later one made moot */
 };
 
 /* Space on disk, refreshed by the writer after each commit. */
