@@ -435,13 +435,19 @@ void eng_delete_many(struct engine *e, struct eng_op *op, const char *project, c
     eng_end(e);
 }
 
+/* Deletes every message of q, each with its own journal record: the messages table has
+ * no index by queue (it would cost every post and delete a second B-tree), and the engine
+ * knows exactly which rows are q's. */
 void queue_drop_messages(struct engine *e, struct queue *q)
 {
     struct list_node *lists[] = {&q->ready, &q->delayed, &q->reserved};
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         struct list_node *pos, *next;
-        list_for_each_safe(pos, next, lists[i])
-            destroy(e, list_entry(pos, struct message, link));
+        list_for_each_safe(pos, next, lists[i]) {
+            struct message *m = list_entry(pos, struct message, link);
+            journal_delete(e, m);
+            destroy(e, m);
+        }
     }
 }
 
@@ -453,8 +459,6 @@ void eng_clear(struct engine *e, struct eng_op *op, const char *project, const c
     if (st != ENG_OK) {
         eng_fail(e, op, st);
     } else {
-        struct jrec rec = {.type = JR_QUEUE_CLEAR, .queue_key = q->key};
-        q->epoch = eng_journal(e, &rec);
         queue_drop_messages(e, q);
         eng_finish(e, op, mark, 0);
     }

@@ -42,7 +42,6 @@ enum stmt_id {
     ST_QUEUE_PUT,
     ST_QUEUE_DELETE,
     ST_QUEUE_TOTAL,
-    ST_QUEUE_CLEAR,
     ST_MSG_PUT,
     ST_MSG_UPDATE,
     ST_MSG_MOVE,
@@ -62,7 +61,6 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " total_messages) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
     [ST_QUEUE_DELETE] = "DELETE FROM queues WHERE key = ?1",
     [ST_QUEUE_TOTAL] = "UPDATE queues SET total_messages = ?2 WHERE key = ?1",
-    [ST_QUEUE_CLEAR] = "DELETE FROM messages WHERE queue = ?1",
     [ST_MSG_PUT] = ("INSERT OR REPLACE INTO messages(id, queue, body, created_at, visible_at,"
                     " expires_at, reserved_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
     [ST_MSG_UPDATE] = "UPDATE messages SET reserved_count = ?2, visible_at = ?3 WHERE id = ?1",
@@ -179,24 +177,14 @@ static int apply_record(struct store *s, const struct jrec *r)
         sqlite3_bind_int64(st, 11, (sqlite3_int64)q->total_messages);
         return step_reset(st);
     }
-    case JR_QUEUE_DELETE: {
-        int rc;
-        st = s->stmt[ST_QUEUE_CLEAR];
-        sqlite3_bind_int64(st, 1, r->queue_key);
-        if ((rc = step_reset(st)) != SQLITE_OK)
-            return rc;
+    case JR_QUEUE_DELETE:
         st = s->stmt[ST_QUEUE_DELETE];
         sqlite3_bind_int64(st, 1, r->queue_key);
         return step_reset(st);
-    }
     case JR_QUEUE_TOTAL:
         st = s->stmt[ST_QUEUE_TOTAL];
         sqlite3_bind_int64(st, 1, r->queue_key);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)r->count);
-        return step_reset(st);
-    case JR_QUEUE_CLEAR:
-        st = s->stmt[ST_QUEUE_CLEAR];
-        sqlite3_bind_int64(st, 1, r->queue_key);
         return step_reset(st);
     case JR_MSG_PUT:
         st = s->stmt[ST_MSG_PUT];

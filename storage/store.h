@@ -18,9 +18,8 @@ enum store_durability { STORE_FSYNC = 0, STORE_NORMAL };
 
 enum jrec_type {
     JR_QUEUE_PUT = 1, /* insert or replace a queue row (row) */
-    JR_QUEUE_DELETE,  /* delete a queue and its messages (queue_key) */
+    JR_QUEUE_DELETE,  /* delete a queue row (queue_key); its messages have their own records */
     JR_QUEUE_TOTAL,   /* total_messages of a queue (queue_key, count) */
-    JR_QUEUE_CLEAR,   /* delete every message of a queue (queue_key) */
     JR_MSG_PUT,       /* new message (msg_id, queue_key, body, created/visible/expires, count) */
     JR_MSG_UPDATE,    /* reserved_count and visible_at (msg_id, count, visible_at_ms) */
     JR_MSG_MOVE,      /* dead-lettered: new queue and expiry (msg_id, queue_key, expires_at_ms) */

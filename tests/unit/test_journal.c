@@ -307,19 +307,25 @@ static void test_queue_delete_and_clear_survive_restart(void)
     tmpdir_make(&d);
     struct engine *e = open_dir(&d, T0, DURABILITY_NORMAL, err, sizeof(err));
     fix_post_id(e, "gone", "x", 0);
-    fix_post_id(e, "cleared", "y", 0);
+    fix_post_id(e, "cleared", "ready", 0);
+    fix_post_id(e, "cleared", "delayed", 60);
+    fix_post_id(e, "cleared", "reserved", 0);
     fix_post_id(e, "kept", "z", 0);
     settle(e);
+    struct call *r = fix_reserve(e, "cleared", 1, 0, 0);
+    free(r);
     struct call *c = fix_call();
     eng_queue_delete(e, &c->op, "p", "gone");
     settle(e);
     CHECK_EQ(c->status, ENG_OK);
     free(c);
+    struct call *late = fix_post(e, "cleared", "posted in the clear's batch", 0);
     c = fix_call();
     eng_clear(e, &c->op, "p", "cleared");
     settle(e);
     CHECK_EQ(c->status, ENG_OK);
     free(c);
+    free(late);
     fix_post_id(e, "gone", "new life", 0); /* re-created under the same name */
     settle(e);
     e = reopen(e, &d, T0 + 1);
@@ -331,6 +337,17 @@ static void test_queue_delete_and_clear_survive_restart(void)
     CHECK_EQ(info->queue.total_messages, 1);
     free(info);
     eng_close(e);
+    /* the rows themselves are gone, not merely skipped at recovery */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/anvil.db", d.path);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM messages", -1, &st, NULL), SQLITE_OK);
+    CHECK_EQ(sqlite3_step(st), SQLITE_ROW);
+    CHECK_EQ(sqlite3_column_int(st, 0), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     tmpdir_remove(&d);
 }
 
@@ -381,6 +398,38 @@ static void test_newer_schema_is_refused_with_a_clear_message(void)
     struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
     CHECK(e == NULL);
     CHECK(strstr(err, "newer") != NULL);
+    tmpdir_remove(&d);
+}
+
+static void test_a_version_1_database_is_upgraded_and_loses_its_queue_index(void)
+{
+    struct tmpdir d;
+    char err[256] = "", path[128];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    fix_post_id(e, "q", "from version 1", 0);
+    settle(e);
+    eng_close(e);
+    snprintf(path, sizeof(path), "%s/anvil.db", d.path);
+    sqlite3 *db;
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(db, "CREATE INDEX messages_by_queue ON messages (queue);"
+                              "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    CHECK(e != NULL);
+    CHECK_EQ(fix_size(e, "q"), 1);
+    eng_close(e);
+    sqlite3_stmt *st;
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_EQ(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+                                    " AND name = 'messages_by_queue'), (SELECT user_version FROM"
+                                    " pragma_user_version)", -1, &st, NULL), SQLITE_OK);
+    CHECK_EQ(sqlite3_step(st), SQLITE_ROW);
+    CHECK_EQ(sqlite3_column_int(st, 0), 0);
+    CHECK_EQ(sqlite3_column_int(st, 1), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     tmpdir_remove(&d);
 }
 
@@ -589,6 +638,7 @@ CHECK_MAIN(TEST(test_answers_wait_for_their_commit),
            TEST(test_ids_keep_increasing_across_restart_even_if_the_clock_goes_back),
            TEST(test_second_engine_on_the_same_directory_is_refused),
            TEST(test_newer_schema_is_refused_with_a_clear_message),
+           TEST(test_a_version_1_database_is_upgraded_and_loses_its_queue_index),
            TEST(test_corrupt_database_is_refused_with_a_clear_message),
            TEST(test_failed_commit_answers_503_and_its_retry_settles_later_readers),
            TEST(test_bodies_past_the_budget_live_on_disk_and_come_back_in_order),
