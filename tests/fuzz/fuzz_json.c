@@ -180,16 +180,16 @@ static bool allowed_jansson_refusal(const json_error_t *e)
            strstr(e->text, "underflow") || strstr(e->text, "NUL");
 }
 
-/* jansson ends its input at a NUL byte that follows a complete value; the
- * reader, like RFC 8259, calls that byte text after the value. */
+/* jansson's stream skips a NUL byte between tokens as if it were not there; the reader,
+ * like RFC 8259, refuses it where it stands. */
 static bool allowed_reader_refusal(const struct field_reader *fr, const uint8_t *data, size_t size)
 {
     if (strstr(fr->err, "nested too deep"))
         return true;
-    const char *at = strstr(fr->err, "text after the value at byte ");
+    const char *at = strstr(fr->err, " at byte ");
     if (!at)
         return false;
-    size_t byte = strtoul(at + strlen("text after the value at byte "), NULL, 10);
+    size_t byte = strtoul(at + strlen(" at byte "), NULL, 10);
     return byte < size && data[byte] == '\0';
 }
 
