@@ -264,5 +264,43 @@ json_t *json_queue(const struct eng_queue_info *q, bool with_counts)
         json_object_set_new(o, "dead_letter",
                             json_pack("{s:s, s:i}", "queue_name", q->dead_letter_queue,
                                       "max_reservations", (int)q->dead_letter_max));
+    if (q->type != QUEUE_PULL)
+        json_object_set_new(o, "push", json_push(&q->push));
     return json_pack("{s:o}", "queue", o);
+}
+
+json_t *json_push(const struct eng_push_info *p)
+{
+    json_t *subs = json_array();
+    for (uint32_t i = 0; subs && i < p->n_subscribers; i++) {
+        const struct eng_subscriber *s = &p->subscribers[i];
+        json_t *sub = json_pack("{s:s, s:s}", "name", s->name, "url", s->url);
+        if (sub && s->n_headers) {
+            json_t *headers = json_object();
+            for (uint32_t h = 0; headers && h < s->n_headers; h++)
+                json_object_set_new(headers, s->headers[h].name, json_string(s->headers[h].value));
+            json_object_set_new(sub, "headers", headers);
+        }
+        json_array_append_new(subs, sub);
+    }
+    json_t *o = json_pack("{s:o?, s:i, s:i}", "subscribers", subs, "retries", (int)p->retries,
+                          "retries_delay", (int)p->retries_delay_s);
+    if (o && p->error_queue)
+        json_object_set_new(o, "error_queue", json_string(p->error_queue));
+    return o;
+}
+
+const char *fr_token_cstring(struct field_reader *fr, int idx)
+{
+    if (idx < 0 || !jr_is(&fr->doc, idx, JR_STRING))
+        return NULL;
+    size_t len = jr_string_length(&fr->doc, idx);
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    if (jr_string_copy(&fr->doc, idx, copy) != strlen(copy)) { /* holds a NUL byte */
+        free(copy);
+        return NULL;
+    }
+    return keep(fr, copy);
 }

@@ -55,5 +55,9 @@ bool parse_uint_text(const char *text, uint32_t max, uint32_t *out);
 void json_write_message(struct jw *w, const struct eng_message *m);
 void json_write_messages(struct jw *w, const struct eng_result *res);
 json_t *json_queue(const struct eng_queue_info *q, bool with_counts);
+json_t *json_push(const struct eng_push_info *p);
+/* String token idx as a C string (a copy, valid until fr_release()); NULL when it is not a
+ * string or holds a NUL byte. */
+const char *fr_token_cstring(struct field_reader *fr, int idx);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 
 static void on_list(struct eng_op *op, const struct eng_result *res)
@@ -97,10 +98,183 @@ static void parse_dead_letter(struct field_reader *fr, int q, struct eng_queue_c
                                        DEAD_LETTER_MAX_MAX, &cfg->dead_letter_max);
 }
 
+/* ---- push settings (wire contract §2, §4) ---- */
+
+enum {
+    SUBSCRIBER_NAME_MAX = 128,
+    SUBSCRIBER_URL_MAX = 2048,
+    SUBSCRIBER_HEADERS_MAX = 32,
+    HEADER_NAME_MAX = 64,
+    HEADER_VALUE_MAX = 1024,
+};
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0 && s[strlen(prefix)] != '\0';
+}
+
+static bool url_allowed(const char *url)
+{
+    if (strlen(url) > SUBSCRIBER_URL_MAX)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return false;
+    return has_prefix(url, "http://") || has_prefix(url, "https://") || has_prefix(url, "ironmq://");
+}
+
+/* An HTTP header name: RFC 9110 token characters. */
+static bool header_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > HEADER_NAME_MAX)
+        return false;
+    for (; *s; s++)
+        if (!(((*s | 0x20) >= 'a' && (*s | 0x20) <= 'z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    return true;
+}
+
+static bool header_value_ok(const char *s)
+{
+    if (strlen(s) > HEADER_VALUE_MAX)
+        return false;
+    for (; *s; s++)
+        if (*s == '\r' || *s == '\n')
+            return false;
+    return true;
+}
+
+static bool header_named(const struct eng_subscriber *s, const char *name)
+{
+    for (uint32_t h = 0; h < s->n_headers; h++)
+        if (strcasecmp(s->headers[h].name, name) == 0)
+            return true;
+    return false;
+}
+
+static void read_headers(struct field_reader *fr, int obj, size_t i, struct eng_subscriber *out)
+{
+    int headers = fr_object(fr, obj, "headers");
+    if (headers < 0)
+        return;
+    uint32_t count = fr->doc.tok[headers].count;
+    if (count > SUBSCRIBER_HEADERS_MAX) {
+        fr_fail(fr, "subscribers[%zu].headers holds at most %d headers", i, SUBSCRIBER_HEADERS_MAX);
+        return;
+    }
+    if (count == 0)
+        return;
+    if (!(out->headers = calloc(count, sizeof(*out->headers)))) {
+        fr_fail(fr, "Server is out of memory");
+        return;
+    }
+    for (int k = jr_child(&fr->doc, headers); k >= 0 && !fr->failed && out->n_headers < count;
+         k = jr_sibling(&fr->doc, headers, k)) {
+        const char *name = fr_token_cstring(fr, k), *value = fr_token_cstring(fr, k + 1);
+        if (!name || !header_name_ok(name))
+            fr_fail(fr, "subscribers[%zu].headers: a header name must be 1 to %d token characters",
+                    i, HEADER_NAME_MAX);
+        else if (!value || !header_value_ok(value))
+            fr_fail(fr, "subscribers[%zu].headers.%s must be a string of at most %d bytes, one line",
+                    i, name, HEADER_VALUE_MAX);
+        else if (header_named(out, name))
+            fr_fail(fr, "subscribers[%zu].headers names %s twice", i, name);
+        else
+            out->headers[out->n_headers++] = (struct eng_header){(char *)name, (char *)value};
+    }
+}
+
+static void free_subscribers(struct eng_subscriber *subs, size_t n)
+{
+    for (size_t i = 0; subs && i < n; i++)
+        free(subs[i].headers);
+    free(subs);
+}
+
+/* Reads a "subscribers" array: names (unique) always, url and headers unless names_only.
+ * The strings live until fr_release(); the array (and each headers array) is the caller's
+ * to free with free_subscribers(). NULL with fr->failed on bad input. */
+static struct eng_subscriber *read_subscribers(struct field_reader *fr, int list, bool names_only,
+                                               size_t *n_out)
+{
+    size_t n = fr->doc.tok[list].count, i = 0;
+    *n_out = n;
+    if (n > PUSH_SUBSCRIBERS_MAX) {
+        fr_fail(fr, "subscribers holds at most %d entries", PUSH_SUBSCRIBERS_MAX);
+        return NULL;
+    }
+    struct eng_subscriber *subs = calloc(n ? n : 1, sizeof(*subs));
+    if (!subs) {
+        fr_fail(fr, "Server is out of memory");
+        return NULL;
+    }
+    for (int s = jr_child(&fr->doc, list); s >= 0 && !fr->failed; s = jr_sibling(&fr->doc, list, s), i++) {
+        if (!jr_is(&fr->doc, s, JR_OBJECT)) {
+            fr_fail(fr, "subscribers[%zu] must be an object {\"name\", \"url\"}", i);
+            break;
+        }
+        const char *name = fr_cstring(fr, s, "name");
+        const char *url = names_only ? NULL : fr_cstring(fr, s, "url");
+        if (fr->failed)
+            break;
+        if (!name || !name[0] || strlen(name) > SUBSCRIBER_NAME_MAX || !api_valid_utf8(name, strlen(name))) {
+            fr_fail(fr, "subscribers[%zu].name is required: 1 to %d bytes of text", i, SUBSCRIBER_NAME_MAX);
+            break;
+        }
+        if (!names_only && (!url || !url_allowed(url))) {
+            fr_fail(fr, "subscribers[%zu].url is required: an http://, https:// or ironmq:// URL of at"
+                        " most %d bytes", i, SUBSCRIBER_URL_MAX);
+            break;
+        }
+        for (size_t j = 0; !fr->failed && j < i; j++)
+            if (strcmp(subs[j].name, name) == 0)
+                fr_fail(fr, "subscribers[%zu].name repeats \"%s\": names must be unique", i, name);
+        if (fr->failed)
+            break;
+        subs[i].name = (char *)name;
+        subs[i].url = (char *)(url ? url : "");
+        if (!names_only)
+            read_headers(fr, s, i, &subs[i]);
+    }
+    if (fr->failed) {
+        free_subscribers(subs, n);
+        return NULL;
+    }
+    return subs;
+}
+
+static void parse_push(struct field_reader *fr, int q, struct eng_queue_config *cfg,
+                       struct eng_subscriber **subs)
+{
+    int push = fr_object(fr, q, "push");
+    cfg->has_push = push >= 0;
+    if (push < 0)
+        return;
+    struct eng_push_config *pc = &cfg->push;
+    int list = fr_array(fr, push, "subscribers");
+    if (list >= 0) {
+        size_t n = 0;
+        *subs = read_subscribers(fr, list, false, &n);
+        pc->has_subscribers = *subs != NULL;
+        pc->subscribers = *subs;
+        pc->n_subscribers = (uint32_t)n;
+    }
+    pc->has_retries = fr_uint(fr, push, "retries", 0, PUSH_RETRIES_MAX, &pc->retries);
+    pc->has_retries_delay = fr_uint_or_zero(fr, push, "retries_delay", PUSH_RETRIES_DELAY_MIN_S,
+                                            PUSH_RETRIES_DELAY_MAX_S, &pc->retries_delay_s);
+    const char *error_queue = fr_cstring(fr, push, "error_queue");
+    if (error_queue && error_queue[0] && !api_valid_name(error_queue))
+        fr_fail(fr, "push.error_queue must be a valid queue name, or \"\" for none");
+    pc->has_error_queue = error_queue != NULL;
+    pc->error_queue = error_queue;
+}
+
 /* Fills cfg from {"queue": {...}} (strings in cfg live until fr_release); false when the
  * body is not a JSON object. */
 static bool parse_queue_config(struct field_reader *fr, struct api_request *req,
-                               struct eng_queue_config *cfg)
+                               struct eng_queue_config *cfg, struct eng_subscriber **subs)
 {
     memset(cfg, 0, sizeof(*cfg));
     if (fr_parse(fr, req->body, req->body_len) != 0)
@@ -113,7 +287,7 @@ static bool parse_queue_config(struct field_reader *fr, struct api_request *req,
                                                TIMEOUT_MAX_S, &cfg->message_timeout_s);
     cfg->has_message_expiration = fr_uint_or_zero(fr, q, "message_expiration", EXPIRATION_MIN_S,
                                                   EXPIRATION_MAX_S, &cfg->message_expiration_s);
-    cfg->has_push = fr_object(fr, q, "push") >= 0;
+    parse_push(fr, q, cfg, subs);
     parse_dead_letter(fr, q, cfg);
     return true;
 }
@@ -123,7 +297,8 @@ static void put_or_patch(struct api *api, struct api_request *req, const struct 
 {
     struct field_reader fr = {0};
     struct eng_queue_config cfg;
-    parse_queue_config(&fr, req, &cfg);
+    struct eng_subscriber *subs = NULL;
+    parse_queue_config(&fr, req, &cfg, &subs);
     if (fr.failed) {
         api_reply_error(req, API_BAD_REQUEST, fr.err);
     } else if (patch) {
@@ -133,6 +308,7 @@ static void put_or_patch(struct api *api, struct api_request *req, const struct 
         api_prepare_op(req, on_queue_created);
         eng_queue_put(api->engine, &req->op, rt->project, rt->queue, &cfg);
     }
+    free_subscribers(subs, cfg.push.n_subscribers);
     fr_release(&fr);
 }
 
@@ -159,17 +335,40 @@ void v3_delete_queue(struct api *api, struct api_request *req, const struct rout
     eng_queue_delete(api->engine, &req->op, rt->project, rt->queue);
 }
 
-/* Every queue is a pull queue until push queues are served: once the queue is known to
- * exist, subscriber calls are refused as the hosted service refuses them on pull queues. */
 static void on_subscribers(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
     if (!api_failed(req, res))
-        api_reply_error(req, ENG_NOT_PUSH_QUEUE, NULL);
+        api_reply_msg(req, 200, "Updated");
 }
 
+/* POST adds or updates subscribers by name, PUT replaces them all, DELETE removes the named
+ * ones: {"subscribers": [{"name", "url", "headers"?}]} (DELETE reads names only). */
 void v3_subscribers(struct api *api, struct api_request *req, const struct route *rt)
 {
-    api_prepare_op(req, on_subscribers);
-    eng_queue_get(api->engine, &req->op, rt->project, rt->queue);
+    struct field_reader fr = {0};
+    bool remove = strcmp(req->method, "DELETE") == 0;
+    enum eng_subscriber_edit edit = remove ? SUBSCRIBERS_REMOVE
+                                    : strcmp(req->method, "PUT") == 0 ? SUBSCRIBERS_REPLACE
+                                                                      : SUBSCRIBERS_ADD;
+    struct eng_subscriber *subs = NULL;
+    size_t n = 0;
+    if (fr_parse(&fr, req->body, req->body_len) == 0) {
+        int list = fr_array(&fr, 0, "subscribers");
+        if (!fr.failed && list < 0)
+            fr_fail(&fr, "subscribers is required: {\"subscribers\": [{\"name\": \"...\"%s}]}",
+                    remove ? "" : ", \"url\": \"...\"");
+        else if (!fr.failed && fr.doc.tok[list].count == 0)
+            fr_fail(&fr, "subscribers must hold at least one entry");
+        else if (!fr.failed)
+            subs = read_subscribers(&fr, list, remove, &n);
+    }
+    if (fr.failed) {
+        api_reply_error(req, API_BAD_REQUEST, fr.err);
+    } else {
+        api_prepare_op(req, on_subscribers);
+        eng_subscribers(api->engine, &req->op, rt->project, rt->queue, edit, subs, n);
+    }
+    free_subscribers(subs, n);
+    fr_release(&fr);
 }

@@ -43,6 +43,7 @@ struct queue {
     uint32_t message_expiration_s;
     char *dead_letter_queue;     /* NULL when none */
     uint32_t dead_letter_max;
+    struct push_settings *push;  /* unicast and multicast queues; NULL on pull queues */
     uint64_t total_messages;
     struct list_node ready, delayed, reserved;
     uint64_t n_ready, n_delayed, n_reserved;

@@ -6,6 +6,7 @@
  * Completed ops are queued and their done() callbacks run when the outermost public call
  * returns, so callbacks always see a consistent engine and may call it again. */
 #include "core.h"
+#include "push.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,7 @@ void eng_result_free(struct eng_result *res)
     free(res->queue.project);
     free(res->queue.name);
     free(res->queue.dead_letter_queue);
+    push_info_free(&res->queue.push);
     eng_result_reset(res);
 }
 

@@ -25,8 +25,13 @@ enum eng_status {
     ENG_RESERVATION_MISMATCH,  /* expired, released, or never this reservation */
     ENG_RESERVATION_REQUIRED,  /* touch/release without a reservation id */
     ENG_TYPE_IMMUTABLE,        /* a queue's type is fixed at creation */
-    ENG_PUSH_UNSUPPORTED,      /* push queues (unicast/multicast) are not served yet */
+    ENG_PUSH_UNSUPPORTED,      /* posting to a push queue: delivery is not served yet */
     ENG_NOT_PUSH_QUEUE,        /* subscriber calls on a pull queue */
+    ENG_PUSH_ON_PULL,          /* a push section (subscribers...) for a pull queue */
+    ENG_NO_SUBSCRIBERS,        /* a push queue needs at least one subscriber */
+    ENG_DEAD_LETTER_ON_PUSH,   /* dead letters are for pull queues only */
+    ENG_ERROR_QUEUE_SELF,      /* a push queue cannot be its own error queue */
+    ENG_TOO_MANY_SUBSCRIBERS,
     ENG_DEAD_LETTER_SELF,      /* a queue cannot be its own dead-letter queue */
     ENG_DEAD_LETTER_CYCLE,     /* dead-letter queues would form a loop */
     ENG_DEAD_LETTER_NAME,      /* dead_letter given without a queue name to use */
@@ -46,13 +51,52 @@ enum {
     QUEUE_DEFAULT_TIMEOUT_S = 60,
     QUEUE_DEFAULT_EXPIRATION_S = 604800,
     DEAD_LETTER_DEFAULT_MAX = 10,
+    PUSH_RETRIES_DEFAULT = 3,
+    PUSH_RETRIES_MAX = 100,
+    PUSH_RETRIES_DELAY_DEFAULT_S = 60,
+    PUSH_RETRIES_DELAY_MIN_S = 3,
+    PUSH_RETRIES_DELAY_MAX_S = 86400,
+    PUSH_SUBSCRIBERS_MAX = 64, /* anvil's limit (the hosted one is not documented) */
 };
+
+/* A push subscriber. In a config the strings are the caller's; in a result or in the
+ * engine they are owned. */
+struct eng_header {
+    char *name, *value;
+};
+
+struct eng_subscriber {
+    char *name;
+    char *url;
+    struct eng_header *headers;
+    uint32_t n_headers;
+};
+
+/* The push section of a create or update (wire contract §2): only what has_ marks is set. */
+struct eng_push_config {
+    bool has_subscribers, has_retries, has_retries_delay, has_error_queue;
+    const struct eng_subscriber *subscribers;
+    uint32_t n_subscribers;
+    uint32_t retries, retries_delay_s;
+    const char *error_queue; /* "" removes it */
+};
+
+/* What a push queue reports (owned by the result). */
+struct eng_push_info {
+    struct eng_subscriber *subscribers;
+    uint32_t n_subscribers;
+    uint32_t retries, retries_delay_s;
+    char *error_queue; /* NULL when none */
+};
+
+enum eng_subscriber_edit { SUBSCRIBERS_ADD, SUBSCRIBERS_REPLACE, SUBSCRIBERS_REMOVE };
 
 /* A create or update: only the fields whose has_ flag is set are applied. */
 struct eng_queue_config {
     bool has_type, has_message_timeout, has_message_expiration;
     bool has_dead_letter_queue, has_dead_letter_max;
-    bool has_push; /* any push section: refused until push queues exist */
+    bool has_push; /* a push section was given */
+    struct eng_push_config push;
     enum queue_type type;
     uint32_t message_timeout_s;
     uint32_t message_expiration_s;
@@ -71,6 +115,7 @@ struct eng_queue_info {
     uint64_t total_messages;
     uint64_t ready, delayed, reserved; /* size = ready + delayed + reserved */
     int64_t created_at_ms;
+    struct eng_push_info push; /* unicast and multicast queues */
 };
 
 struct eng_message {
@@ -187,6 +232,10 @@ void eng_queue_put(struct engine *e, struct eng_op *op, const char *project, con
 void eng_queue_patch(struct engine *e, struct eng_op *op, const char *project, const char *name,
                      const struct eng_queue_config *cfg);
 void eng_queue_delete(struct engine *e, struct eng_op *op, const char *project, const char *name);
+/* The subscribers calls of a push queue: add or update by name, replace all, remove by name
+ * (only names are read; unknown names are ignored). A push queue keeps at least one. */
+void eng_subscribers(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                     enum eng_subscriber_edit edit, const struct eng_subscriber *subs, size_t n);
 
 /* Posts messages, creating the queue when it does not exist. */
 void eng_post(struct engine *e, struct eng_op *op, const char *project, const char *name,

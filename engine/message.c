@@ -179,6 +179,8 @@ void eng_post(struct engine *e, struct eng_op *op, const char *project, const ch
     else if (!(q = queue_find_or_create(e, project, name)) ||
              !(op->res.ids = calloc(n ? n : 1, sizeof(uint64_t))))
         st = ENG_NO_MEMORY;
+    else if (q->type != QUEUE_PULL)
+        st = ENG_PUSH_UNSUPPORTED; /* nothing would deliver it yet: refuse rather than keep it */
     for (size_t i = 0; st == ENG_OK && i < n; i++) {
         struct blob *body = blob_new(msgs[i].body, msgs[i].body_len);
         struct message *m = body ? message_alloc(e, q, body, msgs[i].body_len,

@@ -3,6 +3,7 @@
  * sorted listing with prefix and `previous` paging, and deletion. A project exists while
  * it has queues; queues of different projects never see each other. */
 #include "core.h"
+#include "push.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,7 @@ static void queue_free(struct queue *q)
 {
     free(q->name);
     free(q->dead_letter_queue);
+    push_settings_free(q->push);
     free(q);
 }
 
@@ -181,6 +183,10 @@ struct store_queue_row *queue_to_row(const struct queue *q)
     row->message_expiration_s = q->message_expiration_s;
     row->dead_letter_max = q->dead_letter_max;
     row->total_messages = q->total_messages;
+    if (push_to_row(q->push, row) != 0) {
+        store_free_row(row);
+        return NULL;
+    }
     return row;
 }
 
@@ -251,6 +257,8 @@ struct queue *queue_restore(struct engine *e, const struct store_queue_row *row)
     q->total_messages = row->total_messages;
     if (row->dead_letter_queue && !(q->dead_letter_queue = strdup(row->dead_letter_queue)))
         return NULL;
+    if (q->type != QUEUE_PULL && push_from_row(&q->push, row) != 0)
+        return NULL;
     return q;
 }
 
@@ -271,7 +279,7 @@ int queue_fill_info(const struct queue *q, struct eng_queue_info *info)
     info->created_at_ms = q->created_at_ms;
     if (!info->project || !info->name || (q->dead_letter_queue && !info->dead_letter_queue))
         return -1;
-    return 0;
+    return push_fill_info(q->push, &info->push);
 }
 
 /* Frees a queue with everything in it; its waiters get an empty answer. Not journalled. */
@@ -327,13 +335,25 @@ static bool dead_letter_loops(struct engine *e, struct project *p, const char *n
     return false;
 }
 
+/* The type a queue has after cfg: fixed once created; a create with a push section and no
+ * type makes a multicast queue (wire contract §2). */
+static enum queue_type type_after(const struct queue *q, const struct eng_queue_config *cfg)
+{
+    if (q)
+        return q->type;
+    if (cfg->has_type)
+        return cfg->type;
+    return cfg->has_push ? QUEUE_MULTICAST : QUEUE_PULL;
+}
+
 static enum eng_status check_config(struct engine *e, const char *project, const char *name,
                                     const struct queue *q, const struct eng_queue_config *cfg)
 {
     if (q && cfg->has_type && cfg->type != q->type)
         return ENG_TYPE_IMMUTABLE;
-    if (cfg->has_push || (cfg->has_type && cfg->type != QUEUE_PULL))
-        return ENG_PUSH_UNSUPPORTED;
+    enum eng_status st = push_check(q ? q->push : NULL, name, type_after(q, cfg), cfg);
+    if (st != ENG_OK)
+        return st;
     bool removing = cfg->has_dead_letter_queue && cfg->dead_letter_queue[0] == '\0';
     if (cfg->has_dead_letter_max && !cfg->has_dead_letter_queue && !(q && q->dead_letter_queue))
         return ENG_DEAD_LETTER_NAME;
@@ -348,6 +368,8 @@ static enum eng_status check_config(struct engine *e, const char *project, const
 
 static int apply_config(struct queue *q, const struct eng_queue_config *cfg)
 {
+    if (q->type != QUEUE_PULL && (cfg->has_push || !q->push) && push_apply(&q->push, &cfg->push) != 0)
+        return -1;
     if (cfg->has_message_timeout)
         q->message_timeout_s = cfg->message_timeout_s;
     if (cfg->has_message_expiration)
@@ -380,7 +402,10 @@ static void put_or_patch(struct engine *e, struct eng_op *op, const char *projec
         st = ENG_STORAGE_UNAVAILABLE;
     else
         st = check_config(e, project, name, q, cfg);
-    if (st == ENG_OK && !q && !(q = queue_create(e, project, name)))
+    enum queue_type type = type_after(q, cfg);
+    if (st == ENG_OK && !q && (q = queue_create(e, project, name)))
+        q->type = type;
+    if (st == ENG_OK && !q)
         st = ENG_NO_MEMORY;
     if (st == ENG_OK && apply_config(q, cfg) != 0)
         st = ENG_NO_MEMORY;
@@ -407,6 +432,29 @@ void eng_queue_patch(struct engine *e, struct eng_op *op, const char *project, c
                      const struct eng_queue_config *cfg)
 {
     put_or_patch(e, op, project, name, cfg, true);
+}
+
+void eng_subscribers(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                     enum eng_subscriber_edit edit, const struct eng_subscriber *subs, size_t n)
+{
+    uint64_t mark = eng_start(e, op);
+    struct queue *q = queue_find(e, project, name);
+    enum eng_status st = ENG_OK;
+    if (!q)
+        st = ENG_QUEUE_NOT_FOUND;
+    else if (q->type == QUEUE_PULL || !q->push)
+        st = ENG_NOT_PUSH_QUEUE;
+    else if (!eng_can_write(e))
+        st = ENG_STORAGE_UNAVAILABLE;
+    else
+        st = push_edit(q->push, edit, subs, n);
+    if (st == ENG_OK) {
+        journal_queue_put(e, q);
+        eng_finish(e, op, mark, q->epoch);
+    } else {
+        eng_fail(e, op, st);
+    }
+    eng_end(e);
 }
 
 void eng_queue_get(struct engine *e, struct eng_op *op, const char *project, const char *name)

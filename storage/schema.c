@@ -37,4 +37,16 @@ const char *const schema_migrations[SCHEMA_VERSION] = {
      * from about 90k to 140k messages/s without it); clearing or deleting a queue now
      * journals one delete per message, which the engine knows. */
     "DROP INDEX messages_by_queue;",
+    /* 2 → 3: push queues' settings; headers are name\0value\0 pairs */
+    "ALTER TABLE queues ADD COLUMN push_retries INTEGER NOT NULL DEFAULT 3;"
+    "ALTER TABLE queues ADD COLUMN push_retries_delay INTEGER NOT NULL DEFAULT 60;"
+    "ALTER TABLE queues ADD COLUMN error_queue TEXT;"
+    "CREATE TABLE subscribers ("
+    "  queue INTEGER NOT NULL,"
+    "  position INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  headers BLOB NOT NULL,"
+    "  PRIMARY KEY (queue, position)"
+    ") WITHOUT ROWID;",
 };

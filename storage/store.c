@@ -41,6 +41,8 @@ enum stmt_id {
     ST_ROLLBACK,
     ST_QUEUE_PUT,
     ST_QUEUE_DELETE,
+    ST_SUBSCRIBERS_CLEAR,
+    ST_SUBSCRIBER_PUT,
     ST_QUEUE_TOTAL,
     ST_MSG_PUT,
     ST_MSG_UPDATE,
@@ -58,7 +60,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_QUEUE_PUT] = ("INSERT OR REPLACE INTO queues(key, project, name, id, created_at, type,"
                       " message_timeout, message_expiration, dead_letter_queue, dead_letter_max,"
-                      " total_messages) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                      " total_messages, push_retries, push_retries_delay, error_queue)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+    [ST_SUBSCRIBERS_CLEAR] = "DELETE FROM subscribers WHERE queue = ?1",
+    [ST_SUBSCRIBER_PUT] = ("INSERT INTO subscribers(queue, position, name, url, headers)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5)"),
     [ST_QUEUE_DELETE] = "DELETE FROM queues WHERE key = ?1",
     [ST_QUEUE_TOTAL] = "UPDATE queues SET total_messages = ?2 WHERE key = ?1",
     [ST_MSG_PUT] = ("INSERT OR REPLACE INTO messages(id, queue, body, created_at, visible_at,"
@@ -108,6 +114,13 @@ void store_free_row(struct store_queue_row *row)
     free(row->project);
     free(row->name);
     free(row->dead_letter_queue);
+    free(row->error_queue);
+    for (uint32_t i = 0; i < row->n_subscribers; i++) {
+        free(row->subscribers[i].name);
+        free(row->subscribers[i].url);
+        free(row->subscribers[i].headers);
+    }
+    free(row->subscribers);
     free(row);
 }
 
@@ -154,6 +167,26 @@ static int step_reset(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+/* A queue's subscribers are replaced whole with its row. */
+static int put_subscribers(struct store *s, const struct store_queue_row *q)
+{
+    sqlite3_stmt *st = s->stmt[ST_SUBSCRIBERS_CLEAR];
+    sqlite3_bind_int64(st, 1, q->key);
+    int rc = step_reset(st);
+    for (uint32_t i = 0; rc == SQLITE_OK && i < q->n_subscribers; i++) {
+        const struct store_subscriber *sub = &q->subscribers[i];
+        st = s->stmt[ST_SUBSCRIBER_PUT];
+        sqlite3_bind_int64(st, 1, q->key);
+        sqlite3_bind_int64(st, 2, i);
+        sqlite3_bind_text(st, 3, sub->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, sub->url, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 5, sub->headers ? sub->headers : "", (int)sub->headers_len,
+                          SQLITE_STATIC);
+        rc = step_reset(st);
+    }
+    return rc;
+}
+
 static int apply_record(struct store *s, const struct jrec *r)
 {
     sqlite3_stmt *st;
@@ -175,12 +208,27 @@ static int apply_record(struct store *s, const struct jrec *r)
             sqlite3_bind_null(st, 9);
         sqlite3_bind_int64(st, 10, q->dead_letter_max);
         sqlite3_bind_int64(st, 11, (sqlite3_int64)q->total_messages);
-        return step_reset(st);
+        sqlite3_bind_int64(st, 12, q->push_retries ? q->push_retries : 3);
+        sqlite3_bind_int64(st, 13, q->push_retries_delay_s ? q->push_retries_delay_s : 60);
+        if (q->error_queue)
+            sqlite3_bind_text(st, 14, q->error_queue, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 14);
+        int rc = step_reset(st);
+        if (rc == SQLITE_OK)
+            rc = put_subscribers(s, q);
+        return rc;
     }
-    case JR_QUEUE_DELETE:
+    case JR_QUEUE_DELETE: {
+        st = s->stmt[ST_SUBSCRIBERS_CLEAR];
+        sqlite3_bind_int64(st, 1, r->queue_key);
+        int rc = step_reset(st);
+        if (rc != SQLITE_OK)
+            return rc;
         st = s->stmt[ST_QUEUE_DELETE];
         sqlite3_bind_int64(st, 1, r->queue_key);
         return step_reset(st);
+    }
     case JR_QUEUE_TOTAL:
         st = s->stmt[ST_QUEUE_TOTAL];
         sqlite3_bind_int64(st, 1, r->queue_key);
@@ -673,6 +721,49 @@ fail:
     return NULL;
 }
 
+/* Reads a queue's subscribers into row (strings copied: the caller frees them). */
+static int load_subscribers(struct store *s, struct store_queue_row *row)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT name, url, headers FROM subscribers WHERE queue = ?1"
+                                  " ORDER BY position", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, row->key);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_subscriber *grown =
+            realloc(row->subscribers, (row->n_subscribers + 1) * sizeof(*grown));
+        if (!grown)
+            break;
+        row->subscribers = grown;
+        struct store_subscriber *sub = &grown[row->n_subscribers++];
+        size_t len = (size_t)sqlite3_column_bytes(st, 2);
+        const void *headers = sqlite3_column_blob(st, 2);
+        sub->name = strdup((const char *)sqlite3_column_text(st, 0));
+        sub->url = strdup((const char *)sqlite3_column_text(st, 1));
+        sub->headers = malloc(len ? len : 1);
+        sub->headers_len = len;
+        if (!sub->name || !sub->url || !sub->headers)
+            break;
+        if (len)
+            memcpy(sub->headers, headers, len);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void free_loaded_subscribers(struct store_queue_row *row)
+{
+    for (uint32_t i = 0; i < row->n_subscribers; i++) {
+        free(row->subscribers[i].name);
+        free(row->subscribers[i].url);
+        free(row->subscribers[i].headers);
+    }
+    free(row->subscribers);
+    row->subscribers = NULL;
+    row->n_subscribers = 0;
+}
+
 int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_message_id,
                char *err, size_t err_len)
 {
@@ -685,7 +776,8 @@ int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_m
 
     const char *queues_sql =
         "SELECT key, project, name, id, created_at, type, message_timeout, message_expiration,"
-        " dead_letter_queue, dead_letter_max, total_messages FROM queues ORDER BY key";
+        " dead_letter_queue, dead_letter_max, total_messages, push_retries, push_retries_delay,"
+        " error_queue FROM queues ORDER BY key";
     if (sqlite3_prepare_v2(s->db, queues_sql, -1, &st, NULL) != SQLITE_OK)
         goto sql_fail;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -700,10 +792,16 @@ int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_m
             .dead_letter_queue = (char *)sqlite3_column_text(st, 8),
             .dead_letter_max = (uint32_t)sqlite3_column_int64(st, 9),
             .total_messages = (uint64_t)sqlite3_column_int64(st, 10),
+            .push_retries = (uint32_t)sqlite3_column_int64(st, 11),
+            .push_retries_delay_s = (uint32_t)sqlite3_column_int64(st, 12),
+            .error_queue = (char *)sqlite3_column_text(st, 13),
         };
         const char *id = (const char *)sqlite3_column_text(st, 3);
         snprintf(row.id, sizeof(row.id), "%s", id ? id : "");
-        if (!row.project || !row.name || cb->queue(cb->ctx, &row) != 0) {
+        int loaded = load_subscribers(s, &row);
+        int taken = loaded == 0 && row.project && row.name ? cb->queue(cb->ctx, &row) : -1;
+        free_loaded_subscribers(&row);
+        if (taken != 0) {
             snprintf(err, err_len, "cannot restore queue %lld", (long long)row.key);
             goto fail;
         }

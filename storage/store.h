@@ -26,6 +26,13 @@ enum jrec_type {
     JR_MSG_DELETE,    /* (msg_id) */
 };
 
+/* A push subscriber as stored: headers are name\0value\0 pairs. */
+struct store_subscriber {
+    char *name, *url;
+    char *headers;
+    size_t headers_len;
+};
+
 struct store_queue_row {
     uint32_t key;
     char *project;
@@ -38,6 +45,10 @@ struct store_queue_row {
     char *dead_letter_queue; /* NULL when none */
     uint32_t dead_letter_max;
     uint64_t total_messages;
+    uint32_t push_retries, push_retries_delay_s; /* push queues */
+    char *error_queue;                           /* NULL when none */
+    struct store_subscriber *subscribers;        /* owned by the row */
+    uint32_t n_subscribers;
 };
 
 struct store_msg_row {

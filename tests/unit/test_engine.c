@@ -384,11 +384,23 @@ static void test_dead_letter_to_itself_or_in_a_loop_is_refused(void)
     eng_close(e);
 }
 
-static void test_queue_type_is_fixed_and_push_is_refused(void)
+static void test_queue_type_is_fixed_and_posts_to_push_queues_are_refused(void)
 {
     struct engine *e = fix_open_memory(T0);
     struct eng_queue_config push = {.has_push = true};
-    CHECK_EQ(fix_put(e, "q", &push), ENG_PUSH_UNSUPPORTED);
+    CHECK_EQ(fix_put(e, "q", &push), ENG_NO_SUBSCRIBERS);
+    struct eng_subscriber s = {.name = "s", .url = "http://127.0.0.1:9/"};
+    push.push = (struct eng_push_config){.has_subscribers = true, .subscribers = &s, .n_subscribers = 1};
+    CHECK_EQ(fix_put(e, "pq", &push), ENG_OK);
+    struct call *info = fix_info(e, "pq");
+    CHECK_EQ(info->queue.type, QUEUE_MULTICAST);
+    free(info);
+    struct call *posted = fix_post(e, "pq", "x", 0); /* nothing would deliver it yet */
+    CHECK_EQ(posted->status, ENG_PUSH_UNSUPPORTED);
+    free(posted);
+    CHECK_EQ(fix_size(e, "pq"), 0);
+    CHECK_EQ(fix_put(e, "pq", &(struct eng_queue_config){.has_type = true, .type = QUEUE_PULL}),
+             ENG_TYPE_IMMUTABLE);
     struct eng_queue_config pull = {.has_type = true, .type = QUEUE_PULL};
     CHECK_EQ(fix_put(e, "q", &pull), ENG_OK);
     struct eng_queue_config uni = {.has_type = true, .type = QUEUE_UNICAST};
@@ -688,7 +700,7 @@ CHECK_MAIN(TEST(test_reserve_returns_oldest_first_with_count_and_reservation),
            TEST(test_dead_letter_moves_message_after_max_reservations),
            TEST(test_dead_letter_restarts_expiration_with_the_target_queue),
            TEST(test_dead_letter_to_itself_or_in_a_loop_is_refused),
-           TEST(test_queue_type_is_fixed_and_push_is_refused),
+           TEST(test_queue_type_is_fixed_and_posts_to_push_queues_are_refused),
            TEST(test_put_updates_an_existing_queue),
            TEST(test_list_pages_by_previous_and_filters_by_prefix),
            TEST(test_projects_do_not_share_queues),

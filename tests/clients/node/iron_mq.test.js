@@ -352,15 +352,45 @@ test('create_queue with an out-of-range message_timeout → error, no queue', as
   await expectStatus('GET', '/queues/nq-bad', undefined, 404, 'Queue not found');
 });
 
-test('create_queue of a push queue → error callback (push not served)', async function () {
-  const msg = await fails(function (cb) {
+test('create_queue of a push queue → its push settings, with the defaults', async function () {
+  const body = await ok(function (cb) {
     client.create_queue(
       'nq-push',
-      { type: 'multicast', push: { subscribers: [{ name: 's1', url: 'http://127.0.0.1:9/' }] } },
+      { type: 'unicast', push: { subscribers: [{ name: 's1', url: 'http://127.0.0.1:9/', headers: { 'X-K': 'v' } }] } },
       cb
     );
   });
+  const qi = body && body.queue;
+  eq(qi.type, 'unicast', 'type');
+  eq(qi.push, { subscribers: [{ name: 's1', url: 'http://127.0.0.1:9/', headers: { 'X-K': 'v' } }], retries: 3, retries_delay: 60 }, 'push');
+});
+
+test('add_subscribers, rpl_subscribers, rm_subscribers on a push queue', async function () {
+  const pq = q('nq-push');
+  const added = await ok(function (cb) {
+    pq.add_subscribers({ name: 's2', url: 'https://hooks.example/s2' }, cb);
+  });
+  eq(added, { msg: 'Updated' }, 'add answer');
+  let info = await ok(function (cb) { pq.info(cb); });
+  eq(info.push.subscribers.map(function (s) { return s.name; }), ['s1', 's2'], 'after add');
+  await ok(function (cb) {
+    pq.rpl_subscribers([{ name: 's3', url: 'ironmq:///nq-other' }, { name: 's4', url: 'http://127.0.0.1:9/4' }], cb);
+  });
+  info = await ok(function (cb) { pq.info(cb); });
+  eq(info.push.subscribers.map(function (s) { return s.name; }), ['s3', 's4'], 'after replace');
+  await ok(function (cb) { pq.rm_subscribers({ name: 's3' }, cb); });
+  info = await ok(function (cb) { pq.info(cb); });
+  eq(info.push.subscribers, [{ name: 's4', url: 'http://127.0.0.1:9/4' }], 'after remove');
+  const msg = await fails(function (cb) { pq.rm_subscribers({ name: 's4' }, cb); });
+  check(/subscriber/.test(msg), 'the last subscriber stays: ' + msg);
+});
+
+test('post to a push queue → error callback (delivery not served yet)', async function () {
+  const msg = await fails(function (cb) {
+    q('nq-push').post('to subscribers', cb);
+  });
   check(/push/i.test(msg), 'error mentions push: ' + msg);
+  await ok(function (cb) { q('nq-push').del_queue(cb); }); // the listing tests expect it gone
 });
 
 test('info returns the queue with counts', async function () {
