@@ -57,6 +57,35 @@ static struct engine *reopen(struct engine *old, const struct tmpdir *d, int64_t
     return e;
 }
 
+/* Runs sql on the data directory's database directly (the engine closed); the result code. */
+static int db_exec(const struct tmpdir *d, const char *sql)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/anvil.db", d->path);
+    sqlite3 *db;
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* The integer in the first column of the first row sql gives, or -1. */
+static int64_t db_int(const struct tmpdir *d, const char *sql)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/anvil.db", d->path);
+    sqlite3 *db;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_open(path, &db) == SQLITE_OK && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
 /* What the event loop does: hand batches to the writer and collect the commits. */
 static void settle(struct engine *e)
 {
@@ -339,16 +368,7 @@ static void test_queue_delete_and_clear_survive_restart(void)
     free(info);
     eng_close(e);
     /* the rows themselves are gone, not merely skipped at recovery */
-    char path[128];
-    snprintf(path, sizeof(path), "%s/anvil.db", d.path);
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM messages", -1, &st, NULL), SQLITE_OK);
-    CHECK_EQ(sqlite3_step(st), SQLITE_ROW);
-    CHECK_EQ(sqlite3_column_int(st, 0), 2);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    CHECK_EQ(db_int(&d, "SELECT count(*) FROM messages"), 2);
     tmpdir_remove(&d);
 }
 
@@ -389,13 +409,9 @@ static void test_second_engine_on_the_same_directory_is_refused(void)
 static void test_newer_schema_is_refused_with_a_clear_message(void)
 {
     struct tmpdir d;
-    char err[256] = "", path[128];
+    char err[256] = "";
     tmpdir_make(&d);
-    snprintf(path, sizeof(path), "%s/anvil.db", d.path);
-    sqlite3 *db;
-    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    CHECK_EQ(db_exec(&d, "PRAGMA user_version = 99"), SQLITE_OK);
     struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
     CHECK(e == NULL);
     CHECK(strstr(err, "newer") != NULL);
@@ -407,21 +423,17 @@ static void test_newer_schema_is_refused_with_a_clear_message(void)
 static void test_a_version_1_database_is_upgraded(void)
 {
     struct tmpdir d;
-    char err[256] = "", path[128];
+    char err[256] = "";
     tmpdir_make(&d);
-    snprintf(path, sizeof(path), "%s/anvil.db", d.path);
-    sqlite3 *db;
-    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_EQ(sqlite3_exec(db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL), SQLITE_OK);
-    CHECK_EQ(sqlite3_exec(db, schema_migrations[0], NULL, NULL, NULL), SQLITE_OK);
-    CHECK_EQ(sqlite3_exec(db, "INSERT INTO queues(key, project, name, id, created_at, type,"
+    CHECK_EQ(db_exec(&d, "PRAGMA auto_vacuum = INCREMENTAL"), SQLITE_OK);
+    CHECK_EQ(db_exec(&d, schema_migrations[0]), SQLITE_OK);
+    CHECK_EQ(db_exec(&d, "INSERT INTO queues(key, project, name, id, created_at, type,"
                               " message_timeout, message_expiration, total_messages)"
                               " VALUES (1, 'p', 'q', '0123456789abcdef01234567', 0, 0, 60, 604800, 1);"
                               "INSERT INTO messages(id, queue, body, created_at, expires_at)"
                               " VALUES (7, 1, 'from version 1', 0, 9999999999999);"
                               "INSERT INTO meta(key, value) VALUES ('last_message_id', 7);"
-                              "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+                              "PRAGMA user_version = 1"), SQLITE_OK);
     struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
     CHECK(e != NULL);
     if (!e) {
@@ -431,16 +443,8 @@ static void test_a_version_1_database_is_upgraded(void)
     }
     CHECK_EQ(fix_size(e, "q"), 1);
     eng_close(e);
-    sqlite3_stmt *st;
-    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_EQ(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
-                                    " AND name = 'messages_by_queue'), (SELECT user_version FROM"
-                                    " pragma_user_version)", -1, &st, NULL), SQLITE_OK);
-    CHECK_EQ(sqlite3_step(st), SQLITE_ROW);
-    CHECK_EQ(sqlite3_column_int(st, 0), 0);
-    CHECK_EQ(sqlite3_column_int(st, 1), SCHEMA_VERSION);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    CHECK_EQ(db_int(&d, "SELECT count(*) FROM sqlite_schema WHERE name = 'messages_by_queue'"), 0);
+    CHECK_EQ(db_int(&d, "PRAGMA user_version"), SCHEMA_VERSION);
     tmpdir_remove(&d);
 }
 
