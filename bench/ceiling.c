@@ -2,13 +2,18 @@
  * with a fixed small JSON body, driven exactly as anvil drives it (external epoll, one
  * thread, MHD_run per turn). Whatever anvil does beyond this costs throughput; the
  * benchmark reports anvil's numbers as a fraction of this one's.
- *   ceiling --port P   (prints "ceiling ready http://127.0.0.1:P" when listening) */
+ *   ceiling --port P [--internal-thread]
+ * (prints "ceiling ready http://127.0.0.1:P" when listening). --internal-thread lets
+ * libmicrohttpd run its own epoll thread instead, the mode anvil avoids: W5 compares the
+ * two with hundreds of connections opened at once. */
 #include <microhttpd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 static const char body[] = "{\"messages\":[{\"id\":\"1882867481159139328\",\"body\":\"hello\","
                            "\"reserved_count\":1,\"reservation_id\":\"1d19c938b5df43644b08b3cde120a768\"}]}";
@@ -40,16 +45,27 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     unsigned port = argc > 2 && strcmp(argv[1], "--port") == 0 ? (unsigned)atoi(argv[2]) : 8081;
+    bool internal = argc > 3 && strcmp(argv[3], "--internal-thread") == 0;
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     response = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_EPOLL, (uint16_t)port, NULL, NULL, on_request,
+    unsigned flags = internal ? MHD_USE_EPOLL_INTERNAL_THREAD : MHD_USE_EPOLL;
+    struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request,
                                             NULL, MHD_OPTION_CONNECTION_LIMIT, 20000u,
                                             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "ceiling: cannot listen on port %u\n", port);
         return 1;
+    }
+    if (internal) {
+        printf("ceiling ready http://127.0.0.1:%u (internal thread)\n", port);
+        fflush(stdout);
+        while (!stop)
+            pause();
+        MHD_stop_daemon(d);
+        MHD_destroy_response(response);
+        return 0;
     }
     int mhd_fd = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
     int ep = epoll_create1(0);
