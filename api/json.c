@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void fr_fail(struct field_reader *fr, const char *fmt, ...)
 {
@@ -254,7 +255,7 @@ json_t *json_queue(const struct eng_queue_info *q, bool with_counts)
     json_object_set_new(o, "name", json_string(q->name));
     if (with_counts) {
         json_object_set_new(o, "size", json_integer((json_int_t)q->ready + (json_int_t)q->delayed +
-                                                    (json_int_t)q->reserved));
+                                                    (json_int_t)q->reserved + (json_int_t)q->pushing));
         json_object_set_new(o, "total_messages", json_integer((json_int_t)q->total_messages));
     }
     json_object_set_new(o, "message_timeout", json_integer(q->message_timeout_s));
@@ -267,6 +268,46 @@ json_t *json_queue(const struct eng_queue_info *q, bool with_counts)
     if (q->type != QUEUE_PULL)
         json_object_set_new(o, "push", json_push(&q->push));
     return json_pack("{s:o}", "queue", o);
+}
+
+/* RFC 3339 UTC with milliseconds. */
+static void jw_time(struct jw *w, int64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char text[40];
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(text + n, sizeof(text) - n, ".%03dZ", (int)(ms % 1000));
+    jw_str(w, text, strlen(text));
+}
+
+void json_write_push_status(struct jw *w, const struct eng_push_status *s)
+{
+    jw_lit(w, "{\"name\":");
+    jw_str(w, s->name, strlen(s->name));
+    jw_lit(w, ",\"url\":");
+    jw_str(w, s->url, strlen(s->url));
+    jw_lit(w, ",\"status_code\":");
+    if (s->status_code > 0)
+        jw_u64(w, (uint64_t)s->status_code);
+    else
+        jw_lit(w, "null");
+    jw_lit(w, ",\"status\":");
+    jw_str(w, s->word, strlen(s->word));
+    jw_lit(w, ",\"tries\":");
+    jw_u64(w, s->tries);
+    jw_lit(w, ",\"retries_remaining\":");
+    jw_u64(w, s->retries_remaining);
+    if (s->last_try_at_ms) {
+        jw_lit(w, ",\"last_try_at\":");
+        jw_time(w, s->last_try_at_ms);
+    }
+    if (s->reservation_id[0]) {
+        jw_lit(w, ",\"reservation_id\":");
+        jw_str(w, s->reservation_id, strlen(s->reservation_id));
+    }
+    jw_lit(w, "}");
 }
 
 json_t *json_push(const struct eng_push_info *p)

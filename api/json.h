@@ -56,6 +56,7 @@ void json_write_message(struct jw *w, const struct eng_message *m);
 void json_write_messages(struct jw *w, const struct eng_result *res);
 json_t *json_queue(const struct eng_queue_info *q, bool with_counts);
 json_t *json_push(const struct eng_push_info *p);
+void json_write_push_status(struct jw *w, const struct eng_push_status *s);
 /* String token idx as a C string (a copy, valid until fr_release()); NULL when it is not a
  * string or holds a NUL byte. */
 const char *fr_token_cstring(struct field_reader *fr, int idx);

@@ -247,12 +247,16 @@ void v3_delete_message(struct api *api, struct api_request *req, const struct ro
     if (!body_object(req, &fr))
         return;
     const char *rid = fr_cstring(&fr, 0, "reservation_id");
-    size_t len;
-    (void)fr_text(&fr, 0, "subscriber_name", &len); /* for push queues */
+    const char *subscriber = fr_cstring(&fr, 0, "subscriber_name"); /* push queues */
     if (bad_input(req, &fr))
         return;
+    /* The Iron-Subscriber-Message-Url a push subscriber is given carries both in its query. */
+    if (!rid)
+        rid = req->query(req, "reservation_id");
+    if (!subscriber)
+        subscriber = req->query(req, "subscriber_name");
     api_prepare_op(req, on_deleted);
-    eng_delete(api->engine, &req->op, rt->project, rt->queue, rt->message_id, rid);
+    eng_delete(api->engine, &req->op, rt->project, rt->queue, rt->message_id, rid, subscriber);
     fr_release(&fr);
 }
 
@@ -358,12 +362,21 @@ void v3_release(struct api *api, struct api_request *req, const struct route *rt
 static void on_push_statuses(struct eng_op *op, const struct eng_result *res)
 {
     struct api_request *req = op->ctx;
-    if (!api_failed(req, res))
-        api_reply_error(req, ENG_NOT_PUSH_QUEUE, NULL); /* only push queues have statuses */
+    if (api_failed(req, res))
+        return;
+    struct jw w = {0};
+    jw_lit(&w, "{\"subscribers\":[");
+    for (size_t i = 0; i < res->n_statuses; i++) {
+        if (i)
+            jw_lit(&w, ",");
+        json_write_push_status(&w, &res->statuses[i]);
+    }
+    jw_lit(&w, "]}");
+    api_reply_text(req, 200, &w);
 }
 
 void v3_push_statuses(struct api *api, struct api_request *req, const struct route *rt)
 {
     api_prepare_op(req, on_push_statuses);
-    eng_get(api->engine, &req->op, rt->project, rt->queue, rt->message_id);
+    eng_push_statuses(api->engine, &req->op, rt->project, rt->queue, rt->message_id);
 }

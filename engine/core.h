@@ -9,14 +9,15 @@
 #include "hmap.h"
 #include "../storage/store.h"
 
-enum msg_state { MSG_READY = 0, MSG_DELAYED, MSG_RESERVED };
+enum msg_state { MSG_READY = 0, MSG_DELAYED, MSG_RESERVED, MSG_PUSHING };
 
 enum timer_kind { TIMER_VISIBILITY = 1, TIMER_EXPIRY, TIMER_WAITER };
 
 struct message {
     struct hnode by_id;          /* engine->messages */
     struct list_node link;       /* the queue's list for its state */
-    struct tw_node visibility;  /* delayed: becomes ready; reserved: reservation ends */
+    struct tw_node visibility;  /* delayed: becomes ready; reserved: reservation ends;
+                                   pushing: the next send or 202 deadline */
     struct tw_node expiry;
     struct queue *queue;
     struct blob *body;
@@ -27,6 +28,7 @@ struct message {
     uint32_t body_len;           /* also when the body is only in the database */
     uint8_t state;
     bool ready_at_front;         /* a delayed release goes to the front when it is due */
+    struct push_job *job;        /* pushing: its delivery (pushing.c) */
     uint8_t reservation[RESERVATION_ID_BYTES];
 };
 
@@ -45,8 +47,9 @@ struct queue {
     uint32_t dead_letter_max;
     struct push_settings *push;  /* unicast and multicast queues; NULL on pull queues */
     uint64_t total_messages;
-    struct list_node ready, delayed, reserved;
-    uint64_t n_ready, n_delayed, n_reserved;
+    struct list_node ready, delayed, reserved, pushing;
+    uint64_t n_ready, n_delayed, n_reserved, n_pushing;
+    uint32_t push_turn;          /* unicast: the subscriber the next message starts with */
     struct list_node waiters;    /* long-poll ops, oldest first */
     struct list_node feed_link;  /* on engine->to_feed when it has ready messages and waiters */
     uint64_t epoch;              /* the journal epoch that last changed it */
@@ -76,6 +79,10 @@ struct engine {
     struct list_node completed;  /* ops whose done() runs before the public call returns */
     struct list_node to_feed;    /* queues whose waiters may now be served */
     int depth;                   /* nesting of public calls, to run completions once */
+    struct list_node push_due;   /* push jobs with a send due (pushing.c) */
+    struct eng_pusher pusher;    /* zero: no pusher attached */
+    uint32_t push_in_flight;
+    bool pumping;                /* pushing_pump() runs: a nested call must not re-enter */
     bool shutting_down;          /* long polls answer at once */
     uint64_t commits, commit_failures;
     /* memory accounting (see memory.c) */
@@ -152,6 +159,17 @@ enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t
                                      uint64_t *read_epoch);
 void message_on_timer(struct engine *e, struct tw_node *t);
 void queue_drop_messages(struct engine *e, struct queue *q);
+/* Deletes m for good: journal record, then gone from memory. */
+void message_delete(struct engine *e, struct message *m);
+
+/* pushing.c */
+int pushing_start(struct engine *e, struct message *m, int64_t first_at_ms); /* -1: no memory */
+void pushing_free_job(struct message *m);
+void pushing_pump(struct engine *e);
+void pushing_on_timer(struct engine *e, struct message *m);
+enum eng_status pushing_acknowledge(struct engine *e, struct message *m, const char *rid,
+                                    const char *subscriber_name);
+void eng_push_statuses_free(struct eng_push_status *all, size_t n);
 /* Rebuilds a message from its row; NULL when it expired (journalled away) or, with *rc -1,
  * when memory ran out. The message is not in the id index yet: see message_index(). */
 struct message *message_restore(struct engine *e, struct queue *q, const struct store_msg_row *row,

@@ -65,6 +65,7 @@ void eng_result_free(struct eng_result *res)
     free(res->queue.project);
     free(res->queue.name);
     free(res->queue.dead_letter_queue);
+    eng_push_statuses_free(res->statuses, res->n_statuses);
     push_info_free(&res->queue.push);
     eng_result_reset(res);
 }
@@ -100,6 +101,7 @@ void eng_end(struct engine *e)
     if (--e->depth > 0)
         return;
     waiters_feed(e);
+    pushing_pump(e);
     run_completions(e);
 }
 
@@ -381,6 +383,7 @@ struct engine *eng_open(const struct eng_options *opt, char *err, size_t err_len
     list_init(&e->commit_wait[1]);
     list_init(&e->completed);
     list_init(&e->to_feed);
+    list_init(&e->push_due);
 
     if (opt->durability == DURABILITY_MEMORY)
         return e;
@@ -417,6 +420,7 @@ static void free_message(struct hnode *node, void *ctx)
 {
     (void)ctx;
     struct message *m = list_entry(node, struct message, by_id);
+    pushing_free_job(m);
     blob_unref(m->body);
     free(m);
 }

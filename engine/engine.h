@@ -25,7 +25,7 @@ enum eng_status {
     ENG_RESERVATION_MISMATCH,  /* expired, released, or never this reservation */
     ENG_RESERVATION_REQUIRED,  /* touch/release without a reservation id */
     ENG_TYPE_IMMUTABLE,        /* a queue's type is fixed at creation */
-    ENG_PUSH_UNSUPPORTED,      /* posting to a push queue: delivery is not served yet */
+    ENG_PUSH_UNSUPPORTED,      /* no pusher is attached to deliver to subscribers */
     ENG_NOT_PUSH_QUEUE,        /* subscriber calls on a pull queue */
     ENG_PUSH_ON_PULL,          /* a push section (subscribers...) for a pull queue */
     ENG_NO_SUBSCRIBERS,        /* a push queue needs at least one subscriber */
@@ -113,7 +113,8 @@ struct eng_queue_info {
     char *dead_letter_queue; /* NULL when none */
     uint32_t dead_letter_max;
     uint64_t total_messages;
-    uint64_t ready, delayed, reserved; /* size = ready + delayed + reserved */
+    uint64_t ready, delayed, reserved; /* size = ready + delayed + reserved + pushing */
+    uint64_t pushing;                  /* push queues: messages not yet delivered */
     int64_t created_at_ms;
     struct eng_push_info push; /* unicast and multicast queues */
 };
@@ -126,8 +127,20 @@ struct eng_message {
     char reservation_id[RESERVATION_ID_HEX + 1];
 };
 
+/* One subscriber's push status for a message (wire contract §4). */
+struct eng_push_status {
+    char *name, *url;
+    int status_code;        /* the last answer; 0 before any; -1 no answer */
+    uint32_t tries, retries_remaining;
+    int64_t last_try_at_ms; /* 0 before any */
+    const char *word;       /* queued, retrying, sending, reserved, deleted, error */
+    char reservation_id[RESERVATION_ID_HEX + 1];
+};
+
 struct eng_result {
     enum eng_status status;
+    struct eng_push_status *statuses; /* push statuses */
+    size_t n_statuses;
     size_t failed_index;         /* delete_many: which entry failed */
     bool has_queue;
     struct eng_queue_info queue; /* queue get/put/patch */
@@ -246,8 +259,9 @@ void eng_peek(struct engine *e, struct eng_op *op, const char *project, const ch
               uint32_t n);
 void eng_get(struct engine *e, struct eng_op *op, const char *project, const char *name,
              uint64_t id);
+/* On a push queue, reservation_id and subscriber_name acknowledge a subscriber's 202. */
 void eng_delete(struct engine *e, struct eng_op *op, const char *project, const char *name,
-                uint64_t id, const char *reservation_id);
+                uint64_t id, const char *reservation_id, const char *subscriber_name);
 /* All or nothing: when any entry fails nothing is deleted and failed_index names it. */
 void eng_delete_many(struct engine *e, struct eng_op *op, const char *project, const char *name,
                      const struct eng_delete_item *items, size_t n);
@@ -256,6 +270,42 @@ void eng_touch(struct engine *e, struct eng_op *op, const char *project, const c
                uint64_t id, const char *reservation_id, uint32_t timeout_s);
 void eng_release(struct engine *e, struct eng_op *op, const char *project, const char *name,
                  uint64_t id, const char *reservation_id, uint32_t delay_s);
+
+/* Push delivery. The engine decides what is due and keeps each message's delivery state;
+ * a pusher (server/pusher.c) sends the requests and reports the answers. Without one,
+ * posting to a push queue answers ENG_PUSH_UNSUPPORTED. */
+struct eng_push_request {
+    uint64_t msg_id;
+    uint32_t subscriber, try_no;          /* identify the answer */
+    const char *project, *queue;          /* borrowed for the call */
+    const struct eng_subscriber *sub;     /* borrowed for the call */
+    struct blob *body;                    /* borrowed: the pusher takes its own reference */
+    const char *reservation_id;           /* hex */
+};
+
+/* A message no subscriber (unicast) or not every subscriber (multicast) took, after its
+ * last retry: the pusher posts the contract's error message to error_queue. */
+struct eng_push_failure {
+    const char *project, *queue, *error_queue;
+    uint64_t msg_id;
+    struct blob *body;                    /* borrowed */
+    const struct eng_push_status *subs;   /* borrowed */
+    size_t n_subs;
+};
+
+struct eng_pusher {
+    void (*send)(void *ctx, const struct eng_push_request *req);
+    void (*failed)(void *ctx, const struct eng_push_failure *f);
+    void *ctx;
+    uint32_t max_in_flight;               /* requests out at once, over all subscribers */
+};
+
+void eng_set_pusher(struct engine *e, const struct eng_pusher *pusher);
+/* The answer to a request: an HTTP status, or -1 when none came (error, timeout). */
+void eng_push_answer(struct engine *e, uint64_t msg_id, uint32_t subscriber, uint32_t try_no,
+                     int status);
+void eng_push_statuses(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                       uint64_t id);
 
 const char *eng_status_name(enum eng_status st);
 const char *queue_type_name(enum queue_type t);

@@ -28,12 +28,30 @@ struct message *message_find(struct engine *e, struct queue *q, uint64_t id)
 
 static struct list_node *list_for(struct queue *q, enum msg_state st)
 {
-    return st == MSG_READY ? &q->ready : st == MSG_DELAYED ? &q->delayed : &q->reserved;
+    switch (st) {
+    case MSG_READY:
+        return &q->ready;
+    case MSG_DELAYED:
+        return &q->delayed;
+    case MSG_RESERVED:
+        return &q->reserved;
+    default:
+        return &q->pushing;
+    }
 }
 
 static uint64_t *count_for(struct queue *q, enum msg_state st)
 {
-    return st == MSG_READY ? &q->n_ready : st == MSG_DELAYED ? &q->n_delayed : &q->n_reserved;
+    switch (st) {
+    case MSG_READY:
+        return &q->n_ready;
+    case MSG_DELAYED:
+        return &q->n_delayed;
+    case MSG_RESERVED:
+        return &q->n_reserved;
+    default:
+        return &q->n_pushing;
+    }
 }
 
 static void leave_list(struct message *m)
@@ -83,6 +101,7 @@ void message_unlink(struct engine *e, struct message *m)
 void message_free(struct engine *e, struct message *m)
 {
     (void)e;
+    pushing_free_job(m);
     blob_unref(m->body);
     free(m);
 }
@@ -149,10 +168,18 @@ static struct message *message_alloc(struct engine *e, struct queue *q, struct b
     return m;
 }
 
-/* Places a new or recovered message: delayed until visible_at_ms, else at the back. */
-static void place_new(struct engine *e, struct message *m, int64_t visible_at_ms,
-                      int64_t expires_at_ms)
+/* Places a new or recovered message: delayed until visible_at_ms, else at the back; on a
+ * push queue, on its way to the subscribers from visible_at_ms. -1: out of memory. */
+static int place_new(struct engine *e, struct message *m, int64_t visible_at_ms,
+                     int64_t expires_at_ms)
 {
+    if (m->queue->type != QUEUE_PULL) {
+        if (pushing_start(e, m, visible_at_ms > e->now_ms ? visible_at_ms : e->now_ms) != 0)
+            return -1;
+        tw_insert(&e->wheel, &m->expiry, expires_at_ms);
+        enter_list(m, MSG_PUSHING, false);
+        return 0;
+    }
     tw_insert(&e->wheel, &m->expiry, expires_at_ms);
     if (visible_at_ms > e->now_ms) {
         enter_list(m, MSG_DELAYED, false);
@@ -161,6 +188,7 @@ static void place_new(struct engine *e, struct message *m, int64_t visible_at_ms
         enter_list(m, MSG_READY, false);
         waiters_note_ready(e, m->queue);
     }
+    return 0;
 }
 
 void eng_post(struct engine *e, struct eng_op *op, const char *project, const char *name,
@@ -179,8 +207,8 @@ void eng_post(struct engine *e, struct eng_op *op, const char *project, const ch
     else if (!(q = queue_find_or_create(e, project, name)) ||
              !(op->res.ids = calloc(n ? n : 1, sizeof(uint64_t))))
         st = ENG_NO_MEMORY;
-    else if (q->type != QUEUE_PULL)
-        st = ENG_PUSH_UNSUPPORTED; /* nothing would deliver it yet: refuse rather than keep it */
+    else if (q->type != QUEUE_PULL && !e->pusher.send)
+        st = ENG_PUSH_UNSUPPORTED; /* nothing would deliver it: refuse rather than keep it */
     for (size_t i = 0; st == ENG_OK && i < n; i++) {
         struct blob *body = blob_new(msgs[i].body, msgs[i].body_len);
         struct message *m = body ? message_alloc(e, q, body, msgs[i].body_len,
@@ -194,7 +222,13 @@ void eng_post(struct engine *e, struct eng_op *op, const char *project, const ch
         memory_track(e, m);
         int64_t visible_at = msgs[i].delay_s ? e->now_ms + (int64_t)msgs[i].delay_s * 1000 : 0;
         int64_t expires_at = e->now_ms + (int64_t)q->message_expiration_s * 1000;
-        place_new(e, m, visible_at, expires_at);
+        if (place_new(e, m, visible_at, expires_at) != 0) {
+            memory_untrack(e, m);
+            hmap_remove(&e->messages, &m->by_id);
+            message_free(e, m);
+            st = ENG_NO_MEMORY;
+            break;
+        }
         struct jrec rec = {.type = JR_MSG_PUT,
                            .msg_id = m->id,
                            .queue_key = q->key,
@@ -223,7 +257,7 @@ static bool dead_letter(struct engine *e, struct message *m)
 {
     struct queue *from = m->queue;
     struct queue *to = queue_find_or_create(e, from->project->id, from->dead_letter_queue);
-    if (!to || to == from)
+    if (!to || to == from || to->type != QUEUE_PULL)
         return false;
     leave_list(m);
     m->queue = to;
@@ -379,25 +413,37 @@ void eng_get(struct engine *e, struct eng_op *op, const char *project, const cha
  * alone, but a reservation id given for it has expired (v3 answers 403 to both). */
 static enum eng_status check_delete(struct message *m, const char *rid)
 {
+    if (m->state == MSG_PUSHING) /* by id alone it is withdrawn; a 202's delete is one at a time */
+        return has_text(rid) ? ENG_RESERVATION_MISMATCH : ENG_OK;
     if (m->state == MSG_RESERVED)
         return reservation_matches(m, rid) ? ENG_OK : ENG_RESERVATION_MISMATCH;
     return has_text(rid) ? ENG_RESERVATION_MISMATCH : ENG_OK;
 }
 
+void message_delete(struct engine *e, struct message *m)
+{
+    journal_delete(e, m);
+    destroy(e, m);
+}
+
 void eng_delete(struct engine *e, struct eng_op *op, const char *project, const char *name,
-                uint64_t id, const char *reservation_id)
+                uint64_t id, const char *reservation_id, const char *subscriber_name)
 {
     uint64_t mark = eng_start(e, op);
     struct queue *q = queue_find(e, project, name);
     struct message *m = q ? message_find(e, q, id) : NULL;
-    enum eng_status st = !q   ? ENG_QUEUE_NOT_FOUND
-                         : !m ? ENG_MESSAGE_NOT_FOUND
-                              : check_delete(m, reservation_id);
+    bool acknowledging = m && m->state == MSG_PUSHING && has_text(reservation_id);
+    enum eng_status st = !q             ? ENG_QUEUE_NOT_FOUND
+                         : !m           ? ENG_MESSAGE_NOT_FOUND
+                         : acknowledging ? ENG_OK
+                                         : check_delete(m, reservation_id);
     if (st == ENG_OK && !eng_can_write(e))
         st = ENG_STORAGE_UNAVAILABLE;
+    if (st == ENG_OK && acknowledging)
+        st = pushing_acknowledge(e, m, reservation_id, subscriber_name);
+    else if (st == ENG_OK)
+        message_delete(e, m);
     if (st == ENG_OK) {
-        journal_delete(e, m);
-        destroy(e, m);
         eng_finish(e, op, mark, 0);
     } else {
         eng_fail(e, op, st);
@@ -442,7 +488,7 @@ void eng_delete_many(struct engine *e, struct eng_op *op, const char *project, c
  * knows exactly which rows are q's. */
 void queue_drop_messages(struct engine *e, struct queue *q)
 {
-    struct list_node *lists[] = {&q->ready, &q->delayed, &q->reserved};
+    struct list_node *lists[] = {&q->ready, &q->delayed, &q->reserved, &q->pushing};
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         struct list_node *pos, *next;
         list_for_each_safe(pos, next, lists[i]) {
@@ -547,6 +593,10 @@ void message_on_timer(struct engine *e, struct tw_node *t)
         return;
     }
     struct message *m = list_entry(t, struct message, visibility);
+    if (m->state == MSG_PUSHING) {
+        pushing_on_timer(e, m);
+        return;
+    }
     bool front = m->state == MSG_RESERVED || m->ready_at_front;
     m->ready_at_front = false;
     memset(m->reservation, 0, sizeof(m->reservation));
@@ -576,6 +626,11 @@ struct message *message_restore(struct engine *e, struct queue *q, const struct 
     memory_track(e, m);
     m->created_at_ms = row->created_at_ms;
     m->reserved_count = row->reserved_count;
-    place_new(e, m, row->visible_at_ms, row->expires_at_ms);
+    if (place_new(e, m, row->visible_at_ms, row->expires_at_ms) != 0) {
+        memory_untrack(e, m);
+        message_free(e, m);
+        *rc = -1;
+        return NULL;
+    }
     return m;
 }

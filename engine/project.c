@@ -148,6 +148,7 @@ static struct queue *queue_alloc(struct engine *e, struct project *p, const char
     list_init(&q->ready);
     list_init(&q->delayed);
     list_init(&q->reserved);
+    list_init(&q->pushing);
     list_init(&q->waiters);
     list_init(&q->feed_link);
     if (hmap_insert(&p->queues, &q->by_name, hash_bytes(q->name, q->name_len, e->hash_seed)) != 0) {
@@ -276,6 +277,7 @@ int queue_fill_info(const struct queue *q, struct eng_queue_info *info)
     info->ready = q->n_ready;
     info->delayed = q->n_delayed;
     info->reserved = q->n_reserved;
+    info->pushing = q->n_pushing;
     info->created_at_ms = q->created_at_ms;
     if (!info->project || !info->name || (q->dead_letter_queue && !info->dead_letter_queue))
         return -1;

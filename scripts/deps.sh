@@ -6,7 +6,8 @@
 # Does nothing when every package is already installed; needs root otherwise.
 set -euo pipefail
 
-build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev)
+build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
+            libcurl4-openssl-dev)
 test_pkgs=(python3 nodejs npm clang clang-tidy libclang-rt-14-dev procps)
 
 want=("${build_pkgs[@]}")

@@ -256,6 +256,12 @@ static const struct setting settings[] = {
     {"shutdown_timeout", "ANVIL_SHUTDOWN_TIMEOUT", "SECONDS", "10",
      "on SIGTERM, how long to let requests in progress finish", set_unsigned,
      AT(shutdown_timeout_s)},
+    {"push_timeout", "ANVIL_PUSH_TIMEOUT", "SECONDS", "10",
+     "how long a push subscriber may take to answer (connecting included) before a retry",
+     set_unsigned, AT(push_timeout_s)},
+    {"push_concurrency", "ANVIL_PUSH_CONCURRENCY", "N", "64",
+     "push requests out at once, over all subscribers; more wait their turn", set_unsigned,
+     AT(push_concurrency)},
     {"token", "ANVIL_TOKENS", "TOKEN[:P1,P2]", "",
      "an API token and the projects it may use (all when none listed); repeatable. "
      "With no token at all, anvil is a dev server: loopback only, any token accepted",

@@ -25,6 +25,8 @@ struct config {
     unsigned connection_limit;
     unsigned idle_timeout_s;
     unsigned shutdown_timeout_s;
+    unsigned push_timeout_s;
+    unsigned push_concurrency;
     struct api_token *tokens;
     size_t n_tokens;
     char *config_file;

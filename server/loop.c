@@ -15,7 +15,7 @@
 #include "clock.h"
 #include "log.h"
 
-enum { TAG_HTTP = 1, TAG_ENGINE = 2, TAG_SIGNAL = 3, MAX_EVENTS = 128 };
+enum { TAG_HTTP = 1, TAG_ENGINE = 2, TAG_SIGNAL = 3, TAG_PUSH = 4, MAX_EVENTS = 128 };
 
 int loop_init(struct loop *l, char *err, size_t err_len)
 {
@@ -67,6 +67,12 @@ int loop_attach(struct loop *l, struct http *http, struct engine *engine, char *
     return add_fd(l, eng_poll_fd(engine), TAG_ENGINE, err, err_len);
 }
 
+int loop_attach_pusher(struct loop *l, struct pusher *p, char *err, size_t err_len)
+{
+    l->pusher = p;
+    return add_fd(l, pusher_fd(p), TAG_PUSH, err, err_len);
+}
+
 static void begin_stop(struct loop *l)
 {
     if (l->stopping) {
@@ -103,6 +109,9 @@ static int wait_ms(struct loop *l)
     int64_t mhd = http_next_timeout_ms(l->http);
     if (mhd >= 0 && (wait < 0 || mhd < wait))
         wait = mhd;
+    int64_t push = l->pusher ? pusher_next_timeout_ms(l->pusher) : -1;
+    if (push >= 0 && (wait < 0 || push < wait))
+        wait = push;
     if (l->stopping && (wait < 0 || wait > 100))
         wait = 100;
     return wait > 60000 ? 60000 : (int)wait;
@@ -135,9 +144,13 @@ void loop_run(struct loop *l)
                 eng_on_readable(l->engine);
             else if (tag == TAG_SIGNAL)
                 on_signal(l);
+            else if (tag == TAG_PUSH)
+                continue; /* pusher_run() below looks at every curl socket */
             else if (tag != TAG_HTTP)
                 http_on_hangup(l->http, events[i].data.ptr);
         }
+        if (l->pusher)
+            pusher_run(l->pusher);
         http_run(l->http);
         eng_flush(l->engine);
         if (l->stopping && drained(l))

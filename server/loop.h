@@ -10,12 +10,14 @@
 
 #include "../engine/engine.h"
 #include "http.h"
+#include "pusher.h"
 
 struct loop {
     int epoll_fd;
     int signal_fd;
     struct http *http;
     struct engine *engine;
+    struct pusher *pusher;
     unsigned shutdown_timeout_s;
     bool stopping;
     int64_t stop_deadline_us;
@@ -26,6 +28,8 @@ int loop_init(struct loop *l, char *err, size_t err_len);
 /* Adds the http server's and the engine's fds; call once both exist. */
 int loop_attach(struct loop *l, struct http *http, struct engine *engine, char *err, size_t err_len);
 /* Runs until SIGINT/SIGTERM and a graceful drain (or a second signal). */
+/* Adds the pusher's fd; its timeout joins the loop's sleep. */
+int loop_attach_pusher(struct loop *l, struct pusher *p, char *err, size_t err_len);
 void loop_run(struct loop *l);
 void loop_close(struct loop *l);
 

@@ -26,6 +26,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "pusher.h"
 
 static bool is_loopback(const struct sockaddr *sa)
 {
@@ -187,6 +188,7 @@ int main(int argc, char **argv)
     int status = 1;
     struct engine *engine = NULL;
     struct http *http = NULL;
+    struct pusher *pusher = NULL;
     struct loop loop;
     char url[128] = "";
     int listen_fd = -1;
@@ -219,6 +221,14 @@ int main(int argc, char **argv)
     listen_fd = -1; /* MHD owns it now */
     if (loop_attach(&loop, http, engine, err, sizeof(err)) != 0)
         goto out;
+    unsigned push_timeout_s = cfg.push_timeout_s ? cfg.push_timeout_s : 10;
+    struct pusher_options popt = {.timeout_ms = push_timeout_s * 1000u,
+                                  .connect_timeout_ms = (push_timeout_s < 5 ? push_timeout_s : 5) * 1000u,
+                                  .max_in_flight = cfg.push_concurrency ? cfg.push_concurrency : 1,
+                                  .self_url = url};
+    if (!(pusher = pusher_open(engine, &popt, err, sizeof(err))) ||
+        loop_attach_pusher(&loop, pusher, err, sizeof(err)) != 0)
+        goto out;
 
     struct eng_stats st;
     eng_stats(engine, &st);
@@ -248,9 +258,11 @@ out:
     if (status != 0)
         fprintf(stderr, "anvil: %s\n", err);
     http_stop(http);
+    pusher_detach(pusher); /* undelivered pushes start over at the next start */
     if (listen_fd >= 0)
         close(listen_fd);
     eng_close(engine);
+    pusher_close(pusher);
     loop_close(&loop);
     if (status == 0)
         log_msg(LOG_INFO, "stopped");

@@ -1,6 +1,6 @@
 """Push queues' settings (wire contract §2, §4): create with subscribers, defaults and
 limits, the subscribers calls, queue info, type rules, persistence across a restart.
-Delivery to subscribers is not served yet: posting to a push queue answers 400."""
+Delivery itself: test_push.py."""
 from harness import Server, unique
 
 srv = None
@@ -135,17 +135,6 @@ def test_subscribers_calls_add_update_replace_and_remove():
     for payload in ({}, {"subscribers": []}, {"subscribers": [{"name": "x"}]}, {"subscribers": "x"}):
         st, body, _ = P.req("POST", sp, payload)
         assert st == 400 and body["msg"], (payload, st, body)
-
-
-def test_posting_to_a_push_queue_is_refused_until_delivery_is_served():
-    q = unique()
-    put(q, {"push": {"subscribers": [SUB_A]}})
-    st, body, _ = P.req("POST", P.path(q, "messages"), {"messages": [{"body": "x"}]})
-    assert st == 400 and "push" in body["msg"], (st, body)
-    st, body, _ = P.req("POST", P.path(q, "webhook"), raw="anything")
-    assert st == 400, (st, body)
-    st, body, _ = P.req("GET", P.path(q))
-    assert body["queue"]["size"] == 0 and body["queue"]["total_messages"] == 0, body
 
 
 def test_push_settings_survive_a_restart():

@@ -143,7 +143,7 @@ static inline enum eng_status fix_status_free(struct engine *e, struct call *c)
 static inline enum eng_status fix_delete(struct engine *e, const char *q, uint64_t id, const char *rid)
 {
     struct call *c = fix_call();
-    eng_delete(e, &c->op, "p", q, id, rid);
+    eng_delete(e, &c->op, "p", q, id, rid, NULL);
     return fix_status_free(e, c);
 }
 
@@ -174,7 +174,8 @@ static inline uint64_t fix_size(struct engine *e, const char *q)
 {
     struct call *c = fix_info(e, q);
     fix_wait(e);
-    uint64_t size = c->status == ENG_OK ? c->queue.ready + c->queue.delayed + c->queue.reserved
+    uint64_t size = c->status == ENG_OK ? c->queue.ready + c->queue.delayed + c->queue.reserved +
+                                              c->queue.pushing
                                         : (uint64_t)-1;
     free(c);
     return size;

@@ -226,6 +226,45 @@ static void test_a_batch_skips_records_a_later_one_makes_moot(void)
     tmpdir_remove(&d);
 }
 
+static int pushes_sent;
+
+static void count_push(void *ctx, const struct eng_push_request *r)
+{
+    (void)ctx, (void)r;
+    pushes_sent++;
+}
+
+/* A subscriber never sees a message a crash could take back; after a restart, delivery of
+ * what was not delivered starts over. */
+static void test_a_push_waits_for_its_post_to_be_durable_and_restarts_after_a_crash(void)
+{
+    struct tmpdir d;
+    char err[256];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    struct eng_pusher p = {.send = count_push, .max_in_flight = 4};
+    eng_set_pusher(e, &p);
+    struct eng_subscriber s = {.name = "s", .url = "http://127.0.0.1:9/"};
+    struct eng_queue_config cfg = {.has_push = true,
+                                   .push = {.has_subscribers = true, .subscribers = &s, .n_subscribers = 1}};
+    CHECK_EQ(fix_put(e, "pq", &cfg), ENG_OK);
+    settle(e);
+    pushes_sent = 0;
+    struct call *c = fix_post(e, "pq", "durable first", 0);
+    CHECK_EQ(pushes_sent, 0);
+    settle(e);
+    CHECK_EQ(c->status, ENG_OK);
+    CHECK_EQ(pushes_sent, 1);
+    free(c);
+    e = reopen(e, &d, T0 + 1); /* the answer never came */
+    pushes_sent = 0;
+    eng_set_pusher(e, &p);
+    CHECK_EQ(pushes_sent, 1);
+    CHECK_EQ(fix_size(e, "pq"), 1);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
 static void test_restart_recovers_messages_config_and_counts(void)
 {
     struct tmpdir d;
@@ -646,6 +685,7 @@ CHECK_MAIN(TEST(test_answers_wait_for_their_commit),
            TEST(test_reads_of_uncommitted_state_wait_for_it),
            TEST(test_reserve_waits_for_the_post_it_hands_out_but_not_for_its_count),
            TEST(test_a_batch_skips_records_a_later_one_makes_moot),
+           TEST(test_a_push_waits_for_its_post_to_be_durable_and_restarts_after_a_crash),
            TEST(test_restart_recovers_messages_config_and_counts),
            TEST(test_expired_while_down_is_never_delivered),
            TEST(test_dead_letter_move_survives_restart),

@@ -385,12 +385,44 @@ test('add_subscribers, rpl_subscribers, rm_subscribers on a push queue', async f
   check(/subscriber/.test(msg), 'the last subscriber stays: ' + msg);
 });
 
-test('post to a push queue → error callback (delivery not served yet)', async function () {
-  const msg = await fails(function (cb) {
-    q('nq-push').post('to subscribers', cb);
-  });
-  check(/push/i.test(msg), 'error mentions push: ' + msg);
+test('post to a push queue → delivered; msg_push_statuses; del_msg_push_status acknowledges a 202', async function () {
   await ok(function (cb) { q('nq-push').del_queue(cb); }); // the listing tests expect it gone
+  const got = [];
+  const subscriber = http.createServer(function (req, res) {
+    let body = '';
+    req.on('data', function (c) { body += c; });
+    req.on('end', function () {
+      got.push({ headers: req.headers, body: body });
+      res.writeHead(202);
+      res.end();
+    });
+  });
+  await new Promise(function (resolve) { subscriber.listen(0, '127.0.0.1', resolve); });
+  const url = 'http://127.0.0.1:' + subscriber.address().port + '/hook';
+  try {
+    const pq = q('nq-pushed');
+    await ok(function (cb) {
+      client.create_queue('nq-pushed', { type: 'multicast', push: { subscribers: [{ name: 'w', url: url }] } }, cb);
+    });
+    const id = await ok(function (cb) { pq.post('to the subscriber', cb); });
+    for (let i = 0; i < 250 && got.length === 0; i++) await new Promise(function (r) { setTimeout(r, 20); });
+    eq(got.length, 1, 'the subscriber got one request');
+    eq(got[0].body, 'to the subscriber', 'body');
+    eq(got[0].headers['iron-message-id'], id, 'Iron-Message-Id');
+    eq(got[0].headers['iron-subscriber-name'], 'w', 'Iron-Subscriber-Name');
+    const statuses = await ok(function (cb) { pq.msg_push_statuses(id, cb); });
+    const st = statuses && statuses.subscribers && statuses.subscribers[0];
+    eq(st && [st.name, st.status, st.status_code, st.tries], ['w', 'reserved', 202, 1], 'push status');
+    const del = await ok(function (cb) {
+      pq.del_msg_push_status(id, got[0].headers['iron-reservation-id'], 'w', cb);
+    });
+    eq(del && del.msg, 'Deleted', 'acknowledged');
+    const info = await ok(function (cb) { pq.info(cb); });
+    eq(info.size, 0, 'delivered: size 0');
+    await ok(function (cb) { pq.del_queue(cb); });
+  } finally {
+    subscriber.close();
+  }
 });
 
 test('info returns the queue with counts', async function () {

@@ -1,0 +1,267 @@
+/* engine/pushing.c — delivering the messages of push queues. A message posted to a push
+ * queue is stored like any other (so a crash cannot lose it) but kept on the queue's
+ * `pushing` list with a job: its delivery state (delivery.c) and a place in the engine's
+ * list of jobs with something due. Nothing is sent before the message's post is durable.
+ * The pusher attached by the server sends each request and reports the answer; retries
+ * and 202 reservations run out on the message's visibility timer. When the delivery is
+ * finished the message is deleted, after the pusher has posted the error message if some
+ * subscriber never got it. Delivery state is not stored: after a restart every pushing
+ * message starts over (at-least-once, as the contract allows). */
+#include "core.h"
+#include "delivery.h"
+#include "push.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct push_job {
+    struct delivery d;
+    struct list_node due_link; /* on engine->push_due while something may be sendable */
+    struct message *m;
+    uint8_t reservations[][RESERVATION_ID_BYTES]; /* one per subscriber */
+};
+
+static uint32_t delay_of(const struct queue *q)
+{
+    return q->push ? q->push->retries_delay_s : PUSH_RETRIES_DELAY_DEFAULT_S;
+}
+
+void pushing_free_job(struct message *m)
+{
+    struct push_job *job = m->job;
+    if (!job)
+        return;
+    if (list_linked(&job->due_link))
+        list_remove(&job->due_link);
+    delivery_free(&job->d);
+    free(job);
+    m->job = NULL;
+}
+
+/* Arms the visibility timer for the next due time and queues the job if a send is due now. */
+static void schedule(struct engine *e, struct push_job *job)
+{
+    struct message *m = job->m;
+    int64_t next = delivery_tick(&job->d, e->now_ms, delay_of(m->queue));
+    tw_cancel(&e->wheel, &m->visibility);
+    if (next != INT64_MAX && next > e->now_ms)
+        tw_insert(&e->wheel, &m->visibility, next);
+    if (next <= e->now_ms && !list_linked(&job->due_link))
+        list_push_back(&e->push_due, &job->due_link);
+}
+
+int pushing_start(struct engine *e, struct message *m, int64_t first_at_ms)
+{
+    struct queue *q = m->queue;
+    uint32_t n = q->push ? q->push->n_subscribers : 0;
+    struct push_job *job = calloc(1, sizeof(*job) + (size_t)n * RESERVATION_ID_BYTES);
+    if (!job || n == 0 ||
+        delivery_init(&job->d, q->type, n, q->push->retries, q->push_turn++, first_at_ms) != 0) {
+        free(job);
+        return -1;
+    }
+    job->m = m;
+    list_init(&job->due_link);
+    m->job = job;
+    if (first_at_ms > e->now_ms)
+        tw_insert(&e->wheel, &m->visibility, first_at_ms);
+    else
+        list_push_back(&e->push_due, &job->due_link);
+    return 0;
+}
+
+static void fill_status(const struct push_job *job, const struct queue *q, uint32_t i,
+                        struct eng_push_status *out)
+{
+    const struct delivery_sub *s = &job->d.subs[i];
+    const struct eng_subscriber *sub = i < q->push->n_subscribers ? &q->push->subscribers[i] : NULL;
+    out->name = strdup(sub ? sub->name : "");
+    out->url = strdup(sub ? sub->url : "");
+    out->status_code = s->status_code;
+    out->tries = s->tries;
+    out->retries_remaining = s->retries_remaining;
+    out->last_try_at_ms = s->last_try_ms;
+    out->word = delivery_status_word(s);
+    if (s->tries)
+        ids_hex(job->reservations[i], RESERVATION_ID_BYTES, out->reservation_id);
+}
+
+static struct eng_push_status *statuses_of(const struct push_job *job, const struct queue *q)
+{
+    struct eng_push_status *all = calloc(job->d.n, sizeof(*all));
+    for (uint32_t i = 0; all && i < job->d.n; i++) {
+        fill_status(job, q, i, &all[i]);
+        if (!all[i].name || !all[i].url) {
+            eng_push_statuses_free(all, i + 1);
+            return NULL;
+        }
+    }
+    return all;
+}
+
+void eng_push_statuses_free(struct eng_push_status *all, size_t n)
+{
+    for (size_t i = 0; all && i < n; i++) {
+        free(all[i].name);
+        free(all[i].url);
+    }
+    free(all);
+}
+
+/* Delivery is over: the error message (when wanted and possible), then the delete. */
+static void finish(struct engine *e, struct message *m)
+{
+    struct push_job *job = m->job;
+    struct queue *q = m->queue;
+    if (delivery_failed(&job->d) && q->push && q->push->error_queue && e->pusher.failed) {
+        struct blob *body = NULL;
+        struct eng_push_status *subs = statuses_of(job, q);
+        if (subs && message_body(e, m, &body) == ENG_OK) {
+            struct eng_push_failure f = {.project = q->project->id, .queue = q->name,
+                                         .error_queue = q->push->error_queue, .msg_id = m->id,
+                                         .body = body, .subs = subs, .n_subs = job->d.n};
+            e->pusher.failed(e->pusher.ctx, &f);
+        }
+        blob_unref(body);
+        eng_push_statuses_free(subs, job->d.n);
+    }
+    message_delete(e, m);
+}
+
+static void after_change(struct engine *e, struct message *m)
+{
+    if (delivery_finished(&m->job->d))
+        finish(e, m);
+    else
+        schedule(e, m->job);
+}
+
+/* Sends what is due for job; false when the pusher is full (the job stays queued). */
+static bool send_due(struct engine *e, struct push_job *job)
+{
+    struct message *m = job->m;
+    struct queue *q = m->queue;
+    for (uint32_t i = 0; i < job->d.n; i++) {
+        struct delivery_sub *s = &job->d.subs[i];
+        if (s->state != DS_DUE || s->due_ms > e->now_ms)
+            continue;
+        if (i >= q->push->n_subscribers) { /* removed since the post: nothing to deliver */
+            delivery_sending(&job->d, i, e->now_ms);
+            delivery_answer(&job->d, i, 200, e->now_ms, delay_of(q));
+            continue;
+        }
+        if (e->push_in_flight >= e->pusher.max_in_flight)
+            return false;
+        struct blob *body = NULL;
+        if (message_body(e, m, &body) != ENG_OK)
+            return false; /* a cold body could not be read now: try again on the next turn */
+        ids_new_reservation(&e->ids, job->reservations[i]);
+        char rid[RESERVATION_ID_HEX + 1];
+        ids_hex(job->reservations[i], RESERVATION_ID_BYTES, rid);
+        delivery_sending(&job->d, i, e->now_ms);
+        struct eng_push_request req = {.msg_id = m->id, .subscriber = i, .try_no = s->tries,
+                                       .project = q->project->id, .queue = q->name,
+                                       .sub = &q->push->subscribers[i], .body = body,
+                                       .reservation_id = rid};
+        e->push_in_flight++;
+        e->pusher.send(e->pusher.ctx, &req);
+        blob_unref(body);
+    }
+    return true;
+}
+
+void pushing_pump(struct engine *e)
+{
+    if (!e->pusher.send || e->pumping)
+        return;
+    e->pumping = true;
+    struct list_node *pos, *next;
+    list_for_each_safe(pos, next, &e->push_due) {
+        struct push_job *job = list_entry(pos, struct push_job, due_link);
+        if (e->store && job->m->epoch > store_durable_epoch(e->store))
+            continue; /* not durable yet: the commit's completion pumps again */
+        list_remove(&job->due_link);
+        if (!send_due(e, job)) {
+            list_push_front(&e->push_due, &job->due_link);
+            break;
+        }
+        if (delivery_finished(&job->d))
+            finish(e, job->m);
+        else
+            schedule(e, job);
+    }
+    e->pumping = false;
+}
+
+void pushing_on_timer(struct engine *e, struct message *m)
+{
+    after_change(e, m);
+}
+
+void eng_set_pusher(struct engine *e, const struct eng_pusher *pusher)
+{
+    eng_begin(e);
+    e->pusher = *pusher;
+    if (!e->pusher.max_in_flight)
+        e->pusher.max_in_flight = 1;
+    eng_end(e); /* messages recovered at start begin their delivery now */
+}
+
+void eng_push_answer(struct engine *e, uint64_t msg_id, uint32_t subscriber, uint32_t try_no,
+                     int status)
+{
+    eng_begin(e);
+    if (e->push_in_flight)
+        e->push_in_flight--;
+    struct message *m = message_by_id(e, msg_id);
+    struct push_job *job = m ? m->job : NULL;
+    if (job && subscriber < job->d.n && job->d.subs[subscriber].state == DS_SENDING &&
+        job->d.subs[subscriber].tries == try_no) {
+        delivery_answer(&job->d, subscriber, status, e->now_ms, delay_of(m->queue));
+        after_change(e, m);
+    }
+    eng_end(e);
+}
+
+enum eng_status pushing_acknowledge(struct engine *e, struct message *m, const char *rid,
+                                    const char *subscriber_name)
+{
+    struct push_job *job = m->job;
+    uint8_t given[RESERVATION_ID_BYTES];
+    if (!rid || !ids_unhex(rid, strlen(rid), given, sizeof(given)))
+        return ENG_RESERVATION_MISMATCH;
+    for (uint32_t i = 0; i < job->d.n; i++) {
+        bool named = !subscriber_name || !subscriber_name[0] ||
+                     (i < m->queue->push->n_subscribers &&
+                      strcmp(m->queue->push->subscribers[i].name, subscriber_name) == 0);
+        if (named && job->d.subs[i].tries &&
+            memcmp(job->reservations[i], given, sizeof(given)) == 0) {
+            if (!delivery_acknowledge(&job->d, i))
+                return ENG_RESERVATION_MISMATCH;
+            after_change(e, m);
+            return ENG_OK;
+        }
+    }
+    return ENG_RESERVATION_MISMATCH;
+}
+
+void eng_push_statuses(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                       uint64_t id)
+{
+    uint64_t mark = eng_start(e, op);
+    struct queue *q = queue_find(e, project, name);
+    struct message *m = q ? message_find(e, q, id) : NULL;
+    if (!q)
+        eng_fail(e, op, ENG_QUEUE_NOT_FOUND);
+    else if (q->type == QUEUE_PULL)
+        eng_fail(e, op, m ? ENG_NOT_PUSH_QUEUE : ENG_MESSAGE_NOT_FOUND);
+    else if (!m || !m->job)
+        eng_fail(e, op, ENG_MESSAGE_NOT_FOUND);
+    else if (!(op->res.statuses = statuses_of(m->job, q)))
+        eng_fail(e, op, ENG_NO_MEMORY);
+    else {
+        op->res.n_statuses = m->job->d.n;
+        eng_finish(e, op, mark, m->epoch);
+    }
+    eng_end(e);
+}

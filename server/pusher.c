@@ -1,0 +1,367 @@
+/* server/pusher.c — push requests through libcurl's multi interface (see pusher.h).
+ * libcurl is used because a correct HTTP/1.1 client with TLS, redirects refused, timeouts
+ * and connection reuse is far more than this project should write; its multi-socket API
+ * lets the event loop own every wait. */
+#include "pusher.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "../engine/list.h"
+#include "clock.h"
+#include "log.h"
+
+struct pusher {
+    struct engine *engine;
+    CURLM *multi;
+    int epoll_fd;
+    int64_t timeout_at_ms; /* -1: curl wants no timeout */
+    uint32_t in_flight;
+    struct list_node transfers; /* every transfer out, for the close */
+    struct list_node posted;    /* error-queue posts answered: freed at the next run */
+    /* Requests that could not even start (out of memory): answered -1 at the next run,
+     * never from inside the engine's call that asked for them. */
+    struct unsent { uint64_t msg_id; uint32_t subscriber, try_no; } unsent[256];
+    uint32_t n_unsent;
+    struct pusher_options opt;
+    char *self_url;
+};
+
+struct transfer {
+    struct list_node link;
+    struct pusher *p;
+    CURL *easy;
+    struct curl_slist *headers;
+    struct blob *body;
+    uint64_t msg_id;
+    uint32_t subscriber, try_no;
+    char error[CURL_ERROR_SIZE];
+};
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy, (void)socketp;
+    struct pusher *p = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+                                       (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
+                             .data.fd = fd};
+    if (epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
+        epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct pusher *p = userp;
+    p->timeout_at_ms = timeout_ms < 0 ? -1 : clock_mono_us() / 1000 + timeout_ms;
+    return 0;
+}
+
+static size_t discard(char *data, size_t size, size_t n, void *userp)
+{
+    (void)data, (void)userp;
+    return size * n;
+}
+
+static void add_header(struct curl_slist **list, const char *name, const char *value)
+{
+    size_t len = strlen(name) + strlen(value) + 3;
+    char *line = malloc(len);
+    if (!line)
+        return;
+    snprintf(line, len, value[0] ? "%s: %s" : "%s:", name, value); /* "Name:" removes it */
+    struct curl_slist *grown = curl_slist_append(*list, line);
+    free(line);
+    if (grown)
+        *list = grown;
+}
+
+static bool sub_sets(const struct eng_subscriber *s, const char *name)
+{
+    for (uint32_t i = 0; i < s->n_headers; i++)
+        if (strcasecmp(s->headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+static void transfer_free(struct transfer *t)
+{
+    if (list_linked(&t->link))
+        list_remove(&t->link);
+    curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    blob_unref(t->body);
+    free(t);
+}
+
+/* The request for one subscriber: the body as posted, the contract's headers (User-Agent
+ * and Content-Type unless the subscriber sets its own), then the subscriber's. */
+static void unsent(struct pusher *p, const struct eng_push_request *req)
+{
+    if (p->n_unsent < sizeof(p->unsent) / sizeof(p->unsent[0]))
+        p->unsent[p->n_unsent++] = (struct unsent){req->msg_id, req->subscriber, req->try_no};
+    else /* the message's delivery starts over at the next start */
+        log_msg(LOG_ERROR, "push: out of memory, message %llu waits for a restart",
+                (unsigned long long)req->msg_id);
+}
+
+static void send_request(void *ctx, const struct eng_push_request *req)
+{
+    struct pusher *p = ctx;
+    struct transfer *t = calloc(1, sizeof(*t));
+    if (!t || !(t->easy = curl_easy_init())) {
+        free(t);
+        unsent(p, req);
+        return;
+    }
+    t->p = p;
+    list_init(&t->link);
+    t->msg_id = req->msg_id;
+    t->subscriber = req->subscriber;
+    t->try_no = req->try_no;
+    t->body = blob_ref(req->body);
+    char id[24], url[4096];
+    snprintf(id, sizeof(id), "%llu", (unsigned long long)req->msg_id);
+    const struct eng_subscriber *s = req->sub;
+    if (!sub_sets(s, "User-Agent"))
+        add_header(&t->headers, "User-Agent", "IronMQ Pusherd");
+    if (!sub_sets(s, "Content-Type"))
+        add_header(&t->headers, "Content-Type", "text/plain; encoding=utf-8");
+    for (uint32_t i = 0; i < s->n_headers; i++)
+        add_header(&t->headers, s->headers[i].name, s->headers[i].value);
+    add_header(&t->headers, "Iron-Message-Id", id);
+    add_header(&t->headers, "Iron-Reservation-Id", req->reservation_id);
+    add_header(&t->headers, "Iron-Subscriber-Name", s->name);
+    char *name = curl_easy_escape(t->easy, s->name, 0);
+    snprintf(url, sizeof(url), "%s/3/projects/%s/queues/%s/messages/%s?reservation_id=%s&subscriber_name=%s",
+             p->self_url, req->project, req->queue, id, req->reservation_id, name ? name : "");
+    curl_free(name);
+    add_header(&t->headers, "Iron-Subscriber-Message-Url", url);
+    add_header(&t->headers, "Expect", ""); /* no 100-continue round trip */
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, s->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body ? (const char *)t->body->data : "");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(t->body ? t->body->len : 0));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->opt.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)p->opt.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    if (curl_multi_add_handle(p->multi, e) != CURLM_OK) {
+        transfer_free(t);
+        unsent(p, req);
+        return;
+    }
+    list_push_back(&p->transfers, &t->link);
+    p->in_flight++;
+}
+
+/* A post to an error queue; the engine owns op until done() has returned. */
+struct error_post {
+    struct eng_op op;
+    struct list_node link;
+    struct pusher *p;
+    char *text;
+};
+
+static void on_posted(struct eng_op *op, const struct eng_result *res)
+{
+    struct error_post *ep = op->ctx;
+    if (res->status != ENG_OK)
+        log_msg(LOG_WARN, "push: could not post to the error queue: %s", eng_status_name(res->status));
+    list_push_back(&ep->p->posted, &ep->link);
+}
+
+static void free_posted(struct pusher *p)
+{
+    struct list_node *pos, *next;
+    list_for_each_safe(pos, next, &p->posted) {
+        struct error_post *ep = list_entry(pos, struct error_post, link);
+        free(ep->text);
+        free(ep);
+    }
+    list_init(&p->posted);
+}
+
+/* The contract's error message: {"source_msg_id", "body", "subscribers": [{"name", "url",
+ * "code", "msg"}]}, posted to the queue's error queue. */
+static void on_failed(void *ctx, const struct eng_push_failure *f)
+{
+    struct pusher *p = ctx;
+    char id[24];
+    snprintf(id, sizeof(id), "%llu", (unsigned long long)f->msg_id);
+    json_t *subs = json_array();
+    for (size_t i = 0; subs && i < f->n_subs; i++) {
+        const struct eng_push_status *s = &f->subs[i];
+        if (strcmp(s->word, "error") != 0)
+            continue; /* only the subscribers that never got it */
+        char why[64];
+        if (s->status_code > 0)
+            snprintf(why, sizeof(why), "answered %d", s->status_code);
+        else
+            snprintf(why, sizeof(why), "no answer (connection failed or timed out)");
+        json_array_append_new(subs, json_pack("{s:s, s:s, s:i, s:s}", "name", s->name, "url",
+                                              s->url, "code", s->status_code > 0 ? s->status_code : 0,
+                                              "msg", why));
+    }
+    json_t *o = json_pack("{s:s, s:s%, s:o, s:{}}", "source_msg_id", id, "body",
+                          f->body ? (const char *)f->body->data : "", f->body ? f->body->len : 0,
+                          "subscribers", subs, "headers");
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    struct error_post *ep = calloc(1, sizeof(*ep));
+    if (!text || !ep) {
+        log_msg(LOG_WARN, "push: out of memory building the error message for %s", id);
+        free(text);
+        free(ep);
+        return;
+    }
+    ep->p = p;
+    ep->text = text;
+    list_init(&ep->link);
+    ep->op.done = on_posted;
+    ep->op.ctx = ep;
+    struct eng_post_msg m = {.body = text, .body_len = strlen(text)};
+    eng_post(p->engine, &ep->op, f->project, f->error_queue, &m, 1);
+}
+
+static void reap(struct pusher *p)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(p->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct transfer *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        long code = -1;
+        if (msg->data.result == CURLE_OK)
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+        else
+            log_msg(LOG_INFO, "push of message %llu to subscriber %u: %s",
+                    (unsigned long long)t->msg_id, t->subscriber,
+                    t->error[0] ? t->error : curl_easy_strerror(msg->data.result));
+        curl_multi_remove_handle(p->multi, msg->easy_handle);
+        p->in_flight--;
+        uint64_t id = t->msg_id;
+        uint32_t sub = t->subscriber, try_no = t->try_no;
+        transfer_free(t);
+        eng_push_answer(p->engine, id, sub, try_no, (int)code);
+    }
+}
+
+void pusher_run(struct pusher *p)
+{
+    struct epoll_event evs[64];
+    int running, n;
+    while ((n = epoll_wait(p->epoll_fd, evs, 64, 0)) > 0)
+        for (int i = 0; i < n; i++) {
+            int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                        (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                        (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(p->multi, evs[i].data.fd, flags, &running);
+        }
+    if (p->timeout_at_ms >= 0 && clock_mono_us() / 1000 >= p->timeout_at_ms) {
+        p->timeout_at_ms = -1;
+        curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    reap(p);
+    free_posted(p);
+    uint32_t n_unsent = p->n_unsent;
+    p->n_unsent = 0;
+    for (uint32_t i = 0; i < n_unsent; i++)
+        eng_push_answer(p->engine, p->unsent[i].msg_id, p->unsent[i].subscriber,
+                        p->unsent[i].try_no, -1);
+}
+
+int64_t pusher_next_timeout_ms(const struct pusher *p)
+{
+    if (p->timeout_at_ms < 0)
+        return -1;
+    int64_t left = p->timeout_at_ms - clock_mono_us() / 1000;
+    return left > 0 ? left : 0;
+}
+
+int pusher_fd(const struct pusher *p)
+{
+    return p->epoll_fd;
+}
+
+uint32_t pusher_in_flight(const struct pusher *p)
+{
+    return p->in_flight;
+}
+
+struct pusher *pusher_open(struct engine *engine, const struct pusher_options *opt, char *err,
+                           size_t err_len)
+{
+    struct pusher *p = calloc(1, sizeof(*p));
+    if (!p || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(err, err_len, "cannot start libcurl");
+        free(p);
+        return NULL;
+    }
+    p->engine = engine;
+    p->opt = *opt;
+    p->timeout_at_ms = -1;
+    list_init(&p->transfers);
+    list_init(&p->posted);
+    p->self_url = strdup(opt->self_url ? opt->self_url : "");
+    p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    p->multi = curl_multi_init();
+    if (!p->self_url || p->epoll_fd < 0 || !p->multi) {
+        snprintf(err, err_len, "cannot set up push delivery");
+        pusher_close(p);
+        return NULL;
+    }
+    curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
+    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
+    struct eng_pusher ep = {.send = send_request, .failed = on_failed, .ctx = p,
+                            .max_in_flight = opt->max_in_flight};
+    eng_set_pusher(engine, &ep);
+    return p;
+}
+
+void pusher_detach(struct pusher *p)
+{
+    if (!p)
+        return;
+    struct eng_pusher none = {0};
+    eng_set_pusher(p->engine, &none); /* nothing is sent any more */
+}
+
+void pusher_close(struct pusher *p)
+{
+    if (!p)
+        return;
+    while (!list_empty(&p->transfers)) {
+        struct transfer *t = list_entry(p->transfers.next, struct transfer, link);
+        curl_multi_remove_handle(p->multi, t->easy);
+        transfer_free(t);
+    }
+    if (p->multi)
+        curl_multi_cleanup(p->multi);
+    free_posted(p);
+    if (p->epoll_fd >= 0)
+        close(p->epoll_fd);
+    free(p->self_url);
+    free(p);
+    curl_global_cleanup();
+}

@@ -1,0 +1,36 @@
+/* server/pusher.h — sends push queues' requests to their subscribers with libcurl's multi
+ * interface, driven by the event loop: curl's sockets live in the pusher's own epoll set
+ * (one fd the loop watches), curl's timeout is folded into the loop's sleep. Never a thread,
+ * never a blocking call. It is the engine's pusher (eng_set_pusher): the engine says what to
+ * send, the pusher reports each answer back, and posts the contract's error message to a
+ * queue's error queue when the engine says delivery failed. */
+#ifndef ANVIL_PUSHER_H
+#define ANVIL_PUSHER_H
+
+#include <stdint.h>
+
+#include "../engine/engine.h"
+
+struct pusher;
+
+struct pusher_options {
+    uint32_t timeout_ms;         /* a subscriber's whole answer (contract: 10 s) */
+    uint32_t connect_timeout_ms;
+    uint32_t max_in_flight;      /* requests out at once */
+    const char *self_url;        /* e.g. http://127.0.0.1:8080, for Iron-Subscriber-Message-Url */
+};
+
+struct pusher *pusher_open(struct engine *engine, const struct pusher_options *opt, char *err,
+                           size_t err_len);
+int pusher_fd(const struct pusher *p);
+/* Milliseconds until curl wants to be called, -1 for none. */
+int64_t pusher_next_timeout_ms(const struct pusher *p);
+/* After pusher_fd was readable, or when its timeout passed: do the I/O, report answers. */
+void pusher_run(struct pusher *p);
+/* Requests still out (shutdown waits for them a while). */
+uint32_t pusher_in_flight(const struct pusher *p);
+/* Stops the engine from sending (before eng_close); pusher_close after it. */
+void pusher_detach(struct pusher *p);
+void pusher_close(struct pusher *p);
+
+#endif
