@@ -23,11 +23,20 @@ struct api_limits {
     size_t max_message_size; /* bytes of one message body */
 };
 
+/* What push subscribers may be: push_allow lists the hosts a subscriber URL may name
+ * ("host", "*.domain" or "*"; empty: any); self_port is this server's port, so a
+ * subscriber pointing back at its own queue is refused. */
+struct api_push_rules {
+    const char *push_allow;
+    unsigned self_port;
+};
+
 struct api {
     struct engine *engine;
     const struct api_token *tokens; /* none configured: dev mode, any token is accepted */
     size_t n_tokens;
     struct api_limits limits;
+    struct api_push_rules push;
 };
 
 struct api_request;

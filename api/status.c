@@ -25,6 +25,7 @@ static const struct {
     [ENG_DEAD_LETTER_ON_PUSH] = {400, "dead_letter is for pull queues only"},
     [ENG_ERROR_QUEUE_SELF] = {400, "push.error_queue cannot be the queue itself"},
     [ENG_TOO_MANY_SUBSCRIBERS] = {400, "A push queue has at most 64 subscribers"},
+    [ENG_PUSH_LOOP] = {400, "These subscribers would push messages round in a circle back to this queue"},
     [ENG_DEAD_LETTER_SELF] = {400, "dead_letter.queue_name cannot be the queue itself"},
     [ENG_DEAD_LETTER_CYCLE] = {400, "dead_letter.queue_name would make dead-letter queues form a loop"},
     [ENG_DEAD_LETTER_NAME] = {400, "dead_letter.queue_name is required"},

@@ -186,6 +186,90 @@ static void read_headers(struct field_reader *fr, int obj, size_t i, struct eng_
     }
 }
 
+/* The host of an http(s) URL (lower case, brackets kept for IPv6) and its port. */
+static bool url_host_port(const char *url, char *host, size_t host_len, unsigned *port,
+                          const char **path)
+{
+    bool tls = strncmp(url, "https://", 8) == 0;
+    const char *p = url + (tls ? 8 : 7), *end = p;
+    if (*p == '[')
+        end = strchr(p, ']') ? strchr(p, ']') + 1 : p + strlen(p);
+    while (*end && *end != ':' && *end != '/' && *end != '?')
+        end++;
+    size_t n = (size_t)(end - p);
+    if (n == 0 || n >= host_len)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        host[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] | 0x20 : p[i]);
+    host[n] = '\0';
+    *port = tls ? 443 : 80;
+    if (*end == ':')
+        *port = (unsigned)strtoul(end + 1, NULL, 10);
+    *path = strchr(end, '/') ? strchr(end, '/') : "/";
+    return true;
+}
+
+static bool host_allowed(const char *allow, const char *host)
+{
+    if (!allow || !allow[0])
+        return true;
+    size_t host_len = strlen(host);
+    for (const char *p = allow; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, " ,");
+        if (n == 1 && *p == '*')
+            return true;
+        if (n > 1 && p[0] == '*' && p[1] == '.' && host_len > n - 1 &&
+            strncasecmp(host + host_len - (n - 1), p + 1, n - 1) == 0)
+            return true;
+        if (n && n == host_len && strncasecmp(host, p, n) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+/* Does url lead back to queue `queue` of `project` on this server (a loop)? */
+static bool url_is_self(const struct api_push_rules *rules, const char *url, const char *project,
+                        const char *queue)
+{
+    char host[256];
+    unsigned port;
+    const char *path;
+    if (!url_host_port(url, host, sizeof(host), &port, &path) || port != rules->self_port)
+        return false;
+    static const char *const local[] = {"127.0.0.1", "localhost", "[::1]", "0.0.0.0", "[::]"};
+    bool here = false;
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+        here |= strcmp(host, local[i]) == 0;
+    char prefix[512];
+    snprintf(prefix, sizeof(prefix), "/3/projects/%s/queues/%s/", project, queue);
+    return here && strncmp(path, prefix, strlen(prefix)) == 0;
+}
+
+/* Checks where subscriber i's url may send to: 400 text in fr when it may not. */
+static void check_target(struct field_reader *fr, const struct api_push_rules *rules, size_t i,
+                         const char *url, const char *project, const char *queue)
+{
+    if (strncmp(url, "ironmq:///", 10) == 0) {
+        if (!api_valid_name(url + 10))
+            fr_fail(fr, "subscribers[%zu].url: ironmq:///NAME needs a valid queue name", i);
+        return;
+    }
+    if (strncmp(url, "ironmq://", 9) == 0)
+        return; /* another server's queue: accepted, not delivered to (docs/api.md) */
+    char host[256];
+    unsigned port;
+    const char *path;
+    if (!url_host_port(url, host, sizeof(host), &port, &path))
+        fr_fail(fr, "subscribers[%zu].url has no host", i);
+    else if (!host_allowed(rules->push_allow, host))
+        fr_fail(fr, "subscribers[%zu].url: host %s is not allowed (push_allow)", i, host);
+    else if (url_is_self(rules, url, project, queue))
+        fr_fail(fr, "subscribers[%zu].url points back at this queue", i);
+}
+
 static void free_subscribers(struct eng_subscriber *subs, size_t n)
 {
     for (size_t i = 0; subs && i < n; i++)
@@ -197,7 +281,8 @@ static void free_subscribers(struct eng_subscriber *subs, size_t n)
  * The strings live until fr_release(); the array (and each headers array) is the caller's
  * to free with free_subscribers(). NULL with fr->failed on bad input. */
 static struct eng_subscriber *read_subscribers(struct field_reader *fr, int list, bool names_only,
-                                               size_t *n_out)
+                                               size_t *n_out, const struct api_push_rules *rules,
+                                               const struct route *rt)
 {
     size_t n = fr->doc.tok[list].count, i = 0;
     *n_out = n;
@@ -228,6 +313,10 @@ static struct eng_subscriber *read_subscribers(struct field_reader *fr, int list
                         " most %d bytes", i, SUBSCRIBER_URL_MAX);
             break;
         }
+        if (!names_only)
+            check_target(fr, rules, i, url, rt->project, rt->queue);
+        if (fr->failed)
+            break;
         for (size_t j = 0; !fr->failed && j < i; j++)
             if (strcmp(subs[j].name, name) == 0)
                 fr_fail(fr, "subscribers[%zu].name repeats \"%s\": names must be unique", i, name);
@@ -246,7 +335,8 @@ static struct eng_subscriber *read_subscribers(struct field_reader *fr, int list
 }
 
 static void parse_push(struct field_reader *fr, int q, struct eng_queue_config *cfg,
-                       struct eng_subscriber **subs)
+                       struct eng_subscriber **subs, const struct api_push_rules *rules,
+                       const struct route *rt)
 {
     int push = fr_object(fr, q, "push");
     cfg->has_push = push >= 0;
@@ -256,7 +346,7 @@ static void parse_push(struct field_reader *fr, int q, struct eng_queue_config *
     int list = fr_array(fr, push, "subscribers");
     if (list >= 0) {
         size_t n = 0;
-        *subs = read_subscribers(fr, list, false, &n);
+        *subs = read_subscribers(fr, list, false, &n, rules, rt);
         pc->has_subscribers = *subs != NULL;
         pc->subscribers = *subs;
         pc->n_subscribers = (uint32_t)n;
@@ -274,7 +364,8 @@ static void parse_push(struct field_reader *fr, int q, struct eng_queue_config *
 /* Fills cfg from {"queue": {...}} (strings in cfg live until fr_release); false when the
  * body is not a JSON object. */
 static bool parse_queue_config(struct field_reader *fr, struct api_request *req,
-                               struct eng_queue_config *cfg, struct eng_subscriber **subs)
+                               struct eng_queue_config *cfg, struct eng_subscriber **subs,
+                               const struct api_push_rules *rules, const struct route *rt)
 {
     memset(cfg, 0, sizeof(*cfg));
     if (fr_parse(fr, req->body, req->body_len) != 0)
@@ -287,7 +378,7 @@ static bool parse_queue_config(struct field_reader *fr, struct api_request *req,
                                                TIMEOUT_MAX_S, &cfg->message_timeout_s);
     cfg->has_message_expiration = fr_uint_or_zero(fr, q, "message_expiration", EXPIRATION_MIN_S,
                                                   EXPIRATION_MAX_S, &cfg->message_expiration_s);
-    parse_push(fr, q, cfg, subs);
+    parse_push(fr, q, cfg, subs, rules, rt);
     parse_dead_letter(fr, q, cfg);
     return true;
 }
@@ -298,7 +389,7 @@ static void put_or_patch(struct api *api, struct api_request *req, const struct 
     struct field_reader fr = {0};
     struct eng_queue_config cfg;
     struct eng_subscriber *subs = NULL;
-    parse_queue_config(&fr, req, &cfg, &subs);
+    parse_queue_config(&fr, req, &cfg, &subs, &api->push, rt);
     if (fr.failed) {
         api_reply_error(req, API_BAD_REQUEST, fr.err);
     } else if (patch) {
@@ -361,7 +452,7 @@ void v3_subscribers(struct api *api, struct api_request *req, const struct route
         else if (!fr.failed && fr.doc.tok[list].count == 0)
             fr_fail(&fr, "subscribers must hold at least one entry");
         else if (!fr.failed)
-            subs = read_subscribers(&fr, list, remove, &n);
+            subs = read_subscribers(&fr, list, remove, &n, &api->push, rt);
     }
     if (fr.failed) {
         api_reply_error(req, API_BAD_REQUEST, fr.err);

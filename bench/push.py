@@ -3,6 +3,7 @@
 bare libmicrohttpd ceiling, which answers 200 at once), one multicast queue.
 
     /usr/bin/python3 bench/push.py [--messages 20000] [--subscribers 1] [--durability fsync]
+                                   [--concurrency 64] [--per-subscriber 8]
 
 Posts the messages in batches of 100, then waits until the queue is empty; prints
 deliveries per second (messages × subscribers / time from the first post to the last
@@ -26,6 +27,7 @@ def main():
     ap.add_argument("--subscribers", type=int, default=1)
     ap.add_argument("--durability", default="fsync", choices=("fsync", "normal", "memory"))
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--per-subscriber", type=int, default=8)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="anvil-push-bench-")
     sub_port, port = free_port(), free_port()
@@ -34,7 +36,8 @@ def main():
         procs.append(subprocess.Popen([CEILING, "--port", str(sub_port)], stdout=subprocess.DEVNULL))
         procs.append(subprocess.Popen([ANVIL, "--port", str(port), "--data-dir", work, "--durability",
                                        a.durability, "--log-level", "warn", "--push-concurrency",
-                                       str(a.concurrency)], stdout=subprocess.DEVNULL))
+                                       str(a.concurrency), "--push-subscriber-concurrency",
+                                       str(a.per_subscriber)], stdout=subprocess.DEVNULL))
         if not (wait_port(sub_port) and wait_port(port)):
             raise SystemExit("servers did not start")
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -59,9 +62,9 @@ def main():
             time.sleep(0.01)
         took = time.monotonic() - t0
         total = a.messages * a.subscribers
-        print("push: %d messages x %d subscriber(s), %s: posted in %.2f s, all delivered in %.2f s:"
-              " %.0f deliveries/s" % (a.messages, a.subscribers, a.durability, posted, took,
-                                      total / took))
+        print("push: %d messages x %d subscriber(s), %s, %d per subscriber: posted in %.2f s, all"
+              " delivered in %.2f s: %.0f deliveries/s" % (a.messages, a.subscribers, a.durability,
+                                                           a.per_subscriber, posted, took, total / took))
     finally:
         for p in procs:
             p.terminate()

@@ -82,6 +82,8 @@ struct engine {
     struct list_node push_due;   /* push jobs with a send due (pushing.c) */
     struct eng_pusher pusher;    /* zero: no pusher attached */
     uint32_t push_in_flight;
+    uint16_t push_busy[4096];    /* requests out per subscriber, by hash of queue and name */
+    struct list_node push_wait[4096]; /* jobs waiting for that subscriber to have room */
     bool pumping;                /* pushing_pump() runs: a nested call must not re-enter */
     bool shutting_down;          /* long polls answer at once */
     uint64_t commits, commit_failures;
@@ -159,6 +161,10 @@ enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t
                                      uint64_t *read_epoch);
 void message_on_timer(struct engine *e, struct tw_node *t);
 void queue_drop_messages(struct engine *e, struct queue *q);
+/* Adds a message with this body (the caller keeps its reference) to q: journalled,
+ * counted in total_messages (the caller journals the total). */
+enum eng_status message_post(struct engine *e, struct queue *q, struct blob *body, uint32_t delay_s,
+                             uint64_t *id);
 /* Deletes m for good: journal record, then gone from memory. */
 void message_delete(struct engine *e, struct message *m);
 

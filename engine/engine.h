@@ -32,6 +32,7 @@ enum eng_status {
     ENG_DEAD_LETTER_ON_PUSH,   /* dead letters are for pull queues only */
     ENG_ERROR_QUEUE_SELF,      /* a push queue cannot be its own error queue */
     ENG_TOO_MANY_SUBSCRIBERS,
+    ENG_PUSH_LOOP,             /* queue subscribers would send messages round in a circle */
     ENG_DEAD_LETTER_SELF,      /* a queue cannot be its own dead-letter queue */
     ENG_DEAD_LETTER_CYCLE,     /* dead-letter queues would form a loop */
     ENG_DEAD_LETTER_NAME,      /* dead_letter given without a queue name to use */
@@ -276,7 +277,7 @@ void eng_release(struct engine *e, struct eng_op *op, const char *project, const
  * posting to a push queue answers ENG_PUSH_UNSUPPORTED. */
 struct eng_push_request {
     uint64_t msg_id;
-    uint32_t subscriber, try_no;          /* identify the answer */
+    uint32_t subscriber, try_no, slot;    /* identify the answer: pass all four back */
     const char *project, *queue;          /* borrowed for the call */
     const struct eng_subscriber *sub;     /* borrowed for the call */
     struct blob *body;                    /* borrowed: the pusher takes its own reference */
@@ -298,12 +299,13 @@ struct eng_pusher {
     void (*failed)(void *ctx, const struct eng_push_failure *f);
     void *ctx;
     uint32_t max_in_flight;               /* requests out at once, over all subscribers */
+    uint32_t max_per_subscriber;          /* requests out at once to one subscriber */
 };
 
 void eng_set_pusher(struct engine *e, const struct eng_pusher *pusher);
 /* The answer to a request: an HTTP status, or -1 when none came (error, timeout). */
 void eng_push_answer(struct engine *e, uint64_t msg_id, uint32_t subscriber, uint32_t try_no,
-                     int status);
+                     uint32_t slot, int status);
 void eng_push_statuses(struct engine *e, struct eng_op *op, const char *project, const char *name,
                        uint64_t id);
 

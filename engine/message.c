@@ -191,6 +191,37 @@ static int place_new(struct engine *e, struct message *m, int64_t visible_at_ms,
     return 0;
 }
 
+enum eng_status message_post(struct engine *e, struct queue *q, struct blob *body, uint32_t delay_s,
+                             uint64_t *id)
+{
+    struct message *m = message_alloc(e, q, blob_ref(body), body->len,
+                                      ids_next_message(&e->ids, e->now_ms));
+    if (!m) {
+        blob_unref(body);
+        return ENG_NO_MEMORY;
+    }
+    memory_track(e, m);
+    int64_t visible_at = delay_s ? e->now_ms + (int64_t)delay_s * 1000 : 0;
+    int64_t expires_at = e->now_ms + (int64_t)q->message_expiration_s * 1000;
+    if (place_new(e, m, visible_at, expires_at) != 0) {
+        memory_untrack(e, m);
+        hmap_remove(&e->messages, &m->by_id);
+        message_free(e, m);
+        return ENG_NO_MEMORY;
+    }
+    struct jrec rec = {.type = JR_MSG_PUT,
+                       .msg_id = m->id,
+                       .queue_key = q->key,
+                       .body = e->store ? blob_ref(body) : NULL,
+                       .created_at_ms = m->created_at_ms,
+                       .visible_at_ms = visible_at,
+                       .expires_at_ms = expires_at};
+    m->epoch = eng_journal(e, &rec);
+    q->total_messages++;
+    *id = m->id;
+    return ENG_OK;
+}
+
 void eng_post(struct engine *e, struct eng_op *op, const char *project, const char *name,
               const struct eng_post_msg *msgs, size_t n)
 {
@@ -211,34 +242,11 @@ void eng_post(struct engine *e, struct eng_op *op, const char *project, const ch
         st = ENG_PUSH_UNSUPPORTED; /* nothing would deliver it: refuse rather than keep it */
     for (size_t i = 0; st == ENG_OK && i < n; i++) {
         struct blob *body = blob_new(msgs[i].body, msgs[i].body_len);
-        struct message *m = body ? message_alloc(e, q, body, msgs[i].body_len,
-                                                 ids_next_message(&e->ids, e->now_ms))
-                                 : NULL;
-        if (!m) {
-            blob_unref(body);
-            st = ENG_NO_MEMORY;
-            break;
-        }
-        memory_track(e, m);
-        int64_t visible_at = msgs[i].delay_s ? e->now_ms + (int64_t)msgs[i].delay_s * 1000 : 0;
-        int64_t expires_at = e->now_ms + (int64_t)q->message_expiration_s * 1000;
-        if (place_new(e, m, visible_at, expires_at) != 0) {
-            memory_untrack(e, m);
-            hmap_remove(&e->messages, &m->by_id);
-            message_free(e, m);
-            st = ENG_NO_MEMORY;
-            break;
-        }
-        struct jrec rec = {.type = JR_MSG_PUT,
-                           .msg_id = m->id,
-                           .queue_key = q->key,
-                           .body = e->store ? blob_ref(body) : NULL,
-                           .created_at_ms = m->created_at_ms,
-                           .visible_at_ms = visible_at,
-                           .expires_at_ms = expires_at};
-        m->epoch = eng_journal(e, &rec);
-        op->res.ids[op->res.n_ids++] = m->id;
-        q->total_messages++;
+        uint64_t id = 0;
+        st = body ? message_post(e, q, body, msgs[i].delay_s, &id) : ENG_NO_MEMORY;
+        blob_unref(body);
+        if (st == ENG_OK)
+            op->res.ids[op->res.n_ids++] = id;
     }
     if (q && op->res.n_ids)
         queue_journal_total(e, q);

@@ -348,6 +348,27 @@ static enum queue_type type_after(const struct queue *q, const struct eng_queue_
     return cfg->has_push ? QUEUE_MULTICAST : QUEUE_PULL;
 }
 
+/* Would these subscribers make messages go round in a circle of queues (ironmq:///q
+ * subscribers leading back to `name`)? A walk over push queues' queue subscribers. */
+static bool push_loops(struct engine *e, struct project *p, const char *name,
+                       const struct eng_subscriber *subs, uint32_t n, uint64_t depth)
+{
+    if (depth > e->n_queues + 1)
+        return true; /* longer than any path without a cycle: there is one further on */
+    for (uint32_t i = 0; i < n; i++) {
+        if (strncmp(subs[i].url, "ironmq:///", 10) != 0)
+            continue;
+        const char *target = subs[i].url + 10;
+        if (strcmp(target, name) == 0)
+            return true;
+        struct queue *t = p ? queue_in(e, p, target) : NULL;
+        if (t && t->push &&
+            push_loops(e, p, name, t->push->subscribers, t->push->n_subscribers, depth + 1))
+            return true;
+    }
+    return false;
+}
+
 static enum eng_status check_config(struct engine *e, const char *project, const char *name,
                                     const struct queue *q, const struct eng_queue_config *cfg)
 {
@@ -356,6 +377,9 @@ static enum eng_status check_config(struct engine *e, const char *project, const
     enum eng_status st = push_check(q ? q->push : NULL, name, type_after(q, cfg), cfg);
     if (st != ENG_OK)
         return st;
+    if (cfg->push.has_subscribers &&
+        push_loops(e, project_find(e, project), name, cfg->push.subscribers, cfg->push.n_subscribers, 0))
+        return ENG_PUSH_LOOP;
     bool removing = cfg->has_dead_letter_queue && cfg->dead_letter_queue[0] == '\0';
     if (cfg->has_dead_letter_max && !cfg->has_dead_letter_queue && !(q && q->dead_letter_queue))
         return ENG_DEAD_LETTER_NAME;
@@ -448,6 +472,8 @@ void eng_subscribers(struct engine *e, struct eng_op *op, const char *project, c
         st = ENG_NOT_PUSH_QUEUE;
     else if (!eng_can_write(e))
         st = ENG_STORAGE_UNAVAILABLE;
+    else if (edit != SUBSCRIBERS_REMOVE && push_loops(e, q->project, name, subs, (uint32_t)n, 0))
+        st = ENG_PUSH_LOOP;
     else
         st = push_edit(q->push, edit, subs, n);
     if (st == ENG_OK) {

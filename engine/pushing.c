@@ -136,8 +136,40 @@ static void after_change(struct engine *e, struct message *m)
         schedule(e, m->job);
 }
 
-/* Sends what is due for job; false when the pusher is full (the job stays queued). */
-static bool send_due(struct engine *e, struct push_job *job)
+/* A subscriber `ironmq:///name` is a queue of the same project: the message is posted to
+ * it (created as a pull queue if missing) and counts as delivered; 503 when it cannot be
+ * now (memory budget, storage), retried like any failure. Loops are refused when the
+ * subscribers are set (push.c). */
+static int post_to_queue(struct engine *e, struct message *m, const char *name)
+{
+    struct blob *body = NULL;
+    struct queue *to = queue_find_or_create(e, m->queue->project->id, name);
+    enum eng_status st = !to ? ENG_NO_MEMORY : !eng_can_write(e) ? ENG_STORAGE_UNAVAILABLE
+                                                                 : memory_admit(e, 1, body_cost(m->body_len));
+    if (st == ENG_OK && to->type != QUEUE_PULL && !e->pusher.send)
+        st = ENG_PUSH_UNSUPPORTED;
+    if (st == ENG_OK)
+        st = message_body(e, m, &body);
+    uint64_t id;
+    if (st == ENG_OK && (st = message_post(e, to, body, 0, &id)) == ENG_OK)
+        queue_journal_total(e, to);
+    blob_unref(body);
+    return st == ENG_OK ? 200 : 503;
+}
+
+/* The counter of requests out to subscriber `name` of q (shared by the rare names whose
+ * hashes meet: they then share one bound). */
+static uint32_t busy_slot(const struct queue *q, const char *name)
+{
+    uint64_t h = hash_u64(q->key);
+    for (const char *c = name; *c; c++)
+        h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+    return (uint32_t)(h & 4095u);
+}
+
+/* Sends what is due for job; false when the pusher is full (the job stays queued).
+ * *waiting_slot is set when a subscriber is at its own bound: the job waits for it. */
+static bool send_due(struct engine *e, struct push_job *job, int *waiting_slot)
 {
     struct message *m = job->m;
     struct queue *q = m->queue;
@@ -150,8 +182,20 @@ static bool send_due(struct engine *e, struct push_job *job)
             delivery_answer(&job->d, i, 200, e->now_ms, delay_of(q));
             continue;
         }
+        const char *url = q->push->subscribers[i].url;
+        if (strncmp(url, "ironmq:///", 10) == 0) {
+            delivery_sending(&job->d, i, e->now_ms);
+            delivery_answer(&job->d, i, post_to_queue(e, m, url + 10), e->now_ms, delay_of(q));
+            continue;
+        }
         if (e->push_in_flight >= e->pusher.max_in_flight)
             return false;
+        uint32_t slot = busy_slot(q, q->push->subscribers[i].name);
+        if (e->push_busy[slot] >= e->pusher.max_per_subscriber) {
+            if (*waiting_slot < 0)
+                *waiting_slot = (int)slot;
+            continue;
+        }
         struct blob *body = NULL;
         if (message_body(e, m, &body) != ENG_OK)
             return false; /* a cold body could not be read now: try again on the next turn */
@@ -160,10 +204,12 @@ static bool send_due(struct engine *e, struct push_job *job)
         ids_hex(job->reservations[i], RESERVATION_ID_BYTES, rid);
         delivery_sending(&job->d, i, e->now_ms);
         struct eng_push_request req = {.msg_id = m->id, .subscriber = i, .try_no = s->tries,
+                                       .slot = slot,
                                        .project = q->project->id, .queue = q->name,
                                        .sub = &q->push->subscribers[i], .body = body,
                                        .reservation_id = rid};
         e->push_in_flight++;
+        e->push_busy[slot]++;
         e->pusher.send(e->pusher.ctx, &req);
         blob_unref(body);
     }
@@ -181,12 +227,15 @@ void pushing_pump(struct engine *e)
         if (e->store && job->m->epoch > store_durable_epoch(e->store))
             continue; /* not durable yet: the commit's completion pumps again */
         list_remove(&job->due_link);
-        if (!send_due(e, job)) {
+        int waiting_slot = -1;
+        if (!send_due(e, job, &waiting_slot)) {
             list_push_front(&e->push_due, &job->due_link);
             break;
         }
         if (delivery_finished(&job->d))
             finish(e, job->m);
+        else if (waiting_slot >= 0) /* in line for that subscriber, in order */
+            list_push_back(&e->push_wait[waiting_slot], &job->due_link);
         else
             schedule(e, job);
     }
@@ -204,15 +253,24 @@ void eng_set_pusher(struct engine *e, const struct eng_pusher *pusher)
     e->pusher = *pusher;
     if (!e->pusher.max_in_flight)
         e->pusher.max_in_flight = 1;
+    if (!e->pusher.max_per_subscriber)
+        e->pusher.max_per_subscriber = e->pusher.max_in_flight;
     eng_end(e); /* messages recovered at start begin their delivery now */
 }
 
 void eng_push_answer(struct engine *e, uint64_t msg_id, uint32_t subscriber, uint32_t try_no,
-                     int status)
+                     uint32_t slot, int status)
 {
     eng_begin(e);
     if (e->push_in_flight)
         e->push_in_flight--;
+    if (slot < 4096 && e->push_busy[slot])
+        e->push_busy[slot]--;
+    if (slot < 4096 && !list_empty(&e->push_wait[slot])) { /* the first in line may go */
+        struct list_node *n = e->push_wait[slot].next;
+        list_remove(n);
+        list_push_back(&e->push_due, n);
+    }
     struct message *m = message_by_id(e, msg_id);
     struct push_job *job = m ? m->job : NULL;
     if (job && subscriber < job->d.n && job->d.subs[subscriber].state == DS_SENDING &&

@@ -262,6 +262,16 @@ static const struct setting settings[] = {
     {"push_concurrency", "ANVIL_PUSH_CONCURRENCY", "N", "64",
      "push requests out at once, over all subscribers; more wait their turn", set_unsigned,
      AT(push_concurrency)},
+    {"push_subscriber_concurrency", "ANVIL_PUSH_SUBSCRIBER_CONCURRENCY", "N", "8",
+     "push requests out at once to one subscriber (a slow one cannot take every slot)",
+     set_unsigned, AT(push_subscriber_concurrency)},
+    {"push_connect_timeout", "ANVIL_PUSH_CONNECT_TIMEOUT", "SECONDS", "5",
+     "how long connecting to a push subscriber may take (within push_timeout)", set_unsigned,
+     AT(push_connect_timeout_s)},
+    {"push_allow", "ANVIL_PUSH_ALLOW", "HOSTS", "",
+     "hosts push subscribers may be at: names, *.domain patterns, separated by commas; "
+     "empty: any (subscribers pointing back at their own queue are always refused)",
+     set_string, AT(push_allow)},
     {"token", "ANVIL_TOKENS", "TOKEN[:P1,P2]", "",
      "an API token and the projects it may use (all when none listed); repeatable. "
      "With no token at all, anvil is a dev server: loopback only, any token accepted",
@@ -551,6 +561,7 @@ void config_free(struct config *cfg)
     free(cfg->host);
     free(cfg->data_dir);
     free(cfg->config_file);
+    free(cfg->push_allow);
     free_tokens(cfg->tokens, cfg->n_tokens);
     memset(cfg, 0, sizeof(*cfg));
 }

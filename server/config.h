@@ -27,6 +27,9 @@ struct config {
     unsigned shutdown_timeout_s;
     unsigned push_timeout_s;
     unsigned push_concurrency;
+    unsigned push_subscriber_concurrency;
+    unsigned push_connect_timeout_s;
+    char *push_allow;
     struct api_token *tokens;
     size_t n_tokens;
     char *config_file;

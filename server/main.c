@@ -209,7 +209,9 @@ int main(int argc, char **argv)
     struct api api = {.engine = engine,
                       .tokens = cfg.tokens,
                       .n_tokens = cfg.n_tokens,
-                      .limits = {.max_message_size = cfg.max_message_size}};
+                      .limits = {.max_message_size = cfg.max_message_size},
+                      .push = {.push_allow = cfg.push_allow,
+                               .self_port = strrchr(url, ':') ? (unsigned)strtoul(strrchr(url, ':') + 1, NULL, 10) : 0}};
     struct http_options hopt = {.listen_fd = listen_fd,
                                 .connection_limit = cfg.connection_limit,
                                 .idle_timeout_s = cfg.idle_timeout_s,
@@ -222,10 +224,13 @@ int main(int argc, char **argv)
     if (loop_attach(&loop, http, engine, err, sizeof(err)) != 0)
         goto out;
     unsigned push_timeout_s = cfg.push_timeout_s ? cfg.push_timeout_s : 10;
-    struct pusher_options popt = {.timeout_ms = push_timeout_s * 1000u,
-                                  .connect_timeout_ms = (push_timeout_s < 5 ? push_timeout_s : 5) * 1000u,
-                                  .max_in_flight = cfg.push_concurrency ? cfg.push_concurrency : 1,
-                                  .self_url = url};
+    unsigned connect_s = cfg.push_connect_timeout_s ? cfg.push_connect_timeout_s : 5;
+    struct pusher_options popt = {
+        .timeout_ms = push_timeout_s * 1000u,
+        .connect_timeout_ms = (connect_s < push_timeout_s ? connect_s : push_timeout_s) * 1000u,
+        .max_in_flight = cfg.push_concurrency ? cfg.push_concurrency : 1,
+        .max_per_subscriber = cfg.push_subscriber_concurrency ? cfg.push_subscriber_concurrency : 1,
+        .self_url = url};
     if (!(pusher = pusher_open(engine, &popt, err, sizeof(err))) ||
         loop_attach_pusher(&loop, pusher, err, sizeof(err)) != 0)
         goto out;

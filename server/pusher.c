@@ -27,7 +27,7 @@ struct pusher {
     struct list_node posted;    /* error-queue posts answered: freed at the next run */
     /* Requests that could not even start (out of memory): answered -1 at the next run,
      * never from inside the engine's call that asked for them. */
-    struct unsent { uint64_t msg_id; uint32_t subscriber, try_no; } unsent[256];
+    struct unsent { uint64_t msg_id; uint32_t subscriber, try_no, slot; } unsent[256];
     uint32_t n_unsent;
     struct pusher_options opt;
     char *self_url;
@@ -40,7 +40,7 @@ struct transfer {
     struct curl_slist *headers;
     struct blob *body;
     uint64_t msg_id;
-    uint32_t subscriber, try_no;
+    uint32_t subscriber, try_no, slot;
     char error[CURL_ERROR_SIZE];
 };
 
@@ -110,7 +110,8 @@ static void transfer_free(struct transfer *t)
 static void unsent(struct pusher *p, const struct eng_push_request *req)
 {
     if (p->n_unsent < sizeof(p->unsent) / sizeof(p->unsent[0]))
-        p->unsent[p->n_unsent++] = (struct unsent){req->msg_id, req->subscriber, req->try_no};
+        p->unsent[p->n_unsent++] =
+            (struct unsent){req->msg_id, req->subscriber, req->try_no, req->slot};
     else /* the message's delivery starts over at the next start */
         log_msg(LOG_ERROR, "push: out of memory, message %llu waits for a restart",
                 (unsigned long long)req->msg_id);
@@ -130,6 +131,7 @@ static void send_request(void *ctx, const struct eng_push_request *req)
     t->msg_id = req->msg_id;
     t->subscriber = req->subscriber;
     t->try_no = req->try_no;
+    t->slot = req->slot;
     t->body = blob_ref(req->body);
     char id[24], url[4096];
     snprintf(id, sizeof(id), "%llu", (unsigned long long)req->msg_id);
@@ -259,9 +261,9 @@ static void reap(struct pusher *p)
         curl_multi_remove_handle(p->multi, msg->easy_handle);
         p->in_flight--;
         uint64_t id = t->msg_id;
-        uint32_t sub = t->subscriber, try_no = t->try_no;
+        uint32_t sub = t->subscriber, try_no = t->try_no, slot = t->slot;
         transfer_free(t);
-        eng_push_answer(p->engine, id, sub, try_no, (int)code);
+        eng_push_answer(p->engine, id, sub, try_no, slot, (int)code);
     }
 }
 
@@ -286,7 +288,7 @@ void pusher_run(struct pusher *p)
     p->n_unsent = 0;
     for (uint32_t i = 0; i < n_unsent; i++)
         eng_push_answer(p->engine, p->unsent[i].msg_id, p->unsent[i].subscriber,
-                        p->unsent[i].try_no, -1);
+                        p->unsent[i].try_no, p->unsent[i].slot, -1);
 }
 
 int64_t pusher_next_timeout_ms(const struct pusher *p)
@@ -334,7 +336,8 @@ struct pusher *pusher_open(struct engine *engine, const struct pusher_options *o
     curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
     struct eng_pusher ep = {.send = send_request, .failed = on_failed, .ctx = p,
-                            .max_in_flight = opt->max_in_flight};
+                            .max_in_flight = opt->max_in_flight,
+                            .max_per_subscriber = opt->max_per_subscriber};
     eng_set_pusher(engine, &ep);
     return p;
 }

@@ -17,6 +17,7 @@ struct pusher_options {
     uint32_t timeout_ms;         /* a subscriber's whole answer (contract: 10 s) */
     uint32_t connect_timeout_ms;
     uint32_t max_in_flight;      /* requests out at once */
+    uint32_t max_per_subscriber; /* requests out at once to one subscriber */
     const char *self_url;        /* e.g. http://127.0.0.1:8080, for Iron-Subscriber-Message-Url */
 };
 

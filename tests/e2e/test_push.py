@@ -269,3 +269,44 @@ def test_a_pending_push_is_delivered_after_a_crash():
     assert sub.got[1][1]["Iron-Message-Id"] == msg_id
     assert wait_for(lambda: gone(q, msg_id))
     sub.close()
+
+
+def test_queue_subscribers_post_to_a_queue_of_the_same_project():
+    target = unique()
+    q = push_queue([("q", "ironmq:///" + target)])
+    [msg_id] = P.post(q, "to a queue")
+    assert wait_for(lambda: gone(q, msg_id))
+    [m] = P.reserve(target, n=10)
+    assert m["body"] == "to a queue"
+
+
+def test_subscribers_that_loop_back_are_refused():
+    a, b = unique(), unique()
+    st, body, _ = P.req("PUT", P.path(a), {"queue": {"push": {"subscribers": [
+        {"name": "self", "url": "ironmq:///" + a}]}}})
+    assert st == 400 and "circle" in body["msg"], (st, body)
+    assert push_queue([("to-b", "ironmq:///" + b)])  # a queue pushing to b is fine
+    first = push_queue([("to-b", "ironmq:///" + b)])
+    st, body, _ = P.req("PUT", P.path(b), {"queue": {"push": {"subscribers": [
+        {"name": "back", "url": "ironmq:///" + first}]}}})
+    assert st == 400 and "circle" in body["msg"], (st, body)  # b -> first -> b
+    own = "http://127.0.0.1:%d/3/projects/p/queues/%s/messages" % (srv.port, a)
+    st, body, _ = P.req("PUT", P.path(a), {"queue": {"push": {"subscribers": [
+        {"name": "me", "url": own}]}}})
+    assert st == 400 and "back at this queue" in body["msg"], (st, body)
+    st, body, _ = P.req("PUT", P.path(a), {"queue": {"push": {"subscribers": [
+        {"name": "q", "url": "ironmq:///not a name"}]}}})
+    assert st == 400, (st, body)
+
+
+def test_push_allow_limits_the_hosts_subscribers_may_be_at():
+    with Server.start(["--push-allow", "127.0.0.1, *.hooks.example"]) as other:
+        p = other.project("p")
+        for url, ok in (("http://127.0.0.1:9/x", True), ("https://a.hooks.example/x", True),
+                        ("http://hooks.example/x", False), ("http://10.0.0.1/x", False),
+                        ("http://localhost:9/x", False), ("ironmq:///local", True)):
+            st, body, _ = p.req("PUT", p.path(unique()), {"queue": {"push": {"subscribers": [
+                {"name": "s", "url": url}]}}})
+            assert (st == 200) == ok, (url, st, body)
+            if not ok:
+                assert "push_allow" in body["msg"], body

@@ -13,7 +13,7 @@ static const int64_t T0 = 1700000000000LL;
 
 struct sent {
     uint64_t msg_id;
-    uint32_t sub, try_no;
+    uint32_t sub, try_no, slot;
     char rid[RESERVATION_ID_HEX + 1];
     char body[32];
 };
@@ -32,6 +32,7 @@ static void record_send(void *ctx, const struct eng_push_request *r)
     s->msg_id = r->msg_id;
     s->sub = r->subscriber;
     s->try_no = r->try_no;
+    s->slot = r->slot;
     snprintf(s->rid, sizeof(s->rid), "%s", r->reservation_id);
     snprintf(s->body, sizeof(s->body), "%.*s", (int)r->body->len, (const char *)r->body->data);
 }
@@ -52,7 +53,8 @@ static struct engine *open_with_pusher(uint32_t max_in_flight)
 {
     memset(&rec, 0, sizeof(rec));
     struct engine *e = fix_open_memory(T0);
-    struct eng_pusher p = {.send = record_send, .failed = record_failure, .max_in_flight = max_in_flight};
+    struct eng_pusher p = {.send = record_send, .failed = record_failure, .max_in_flight = max_in_flight,
+                           .max_per_subscriber = 2};
     eng_set_pusher(e, &p);
     return e;
 }
@@ -74,7 +76,8 @@ static void make_push_queue(struct engine *e, const char *q, enum queue_type typ
 
 static void answer(struct engine *e, size_t i, int status)
 {
-    eng_push_answer(e, rec.sent[i].msg_id, rec.sent[i].sub, rec.sent[i].try_no, status);
+    eng_push_answer(e, rec.sent[i].msg_id, rec.sent[i].sub, rec.sent[i].try_no, rec.sent[i].slot,
+                    status);
 }
 
 static void test_unicast_goes_round_the_subscribers_then_waits_the_delay(void)
@@ -140,6 +143,21 @@ static void test_requests_out_at_once_are_bounded(void)
     eng_close(e);
 }
 
+static void test_one_subscriber_cannot_take_every_slot(void)
+{
+    struct engine *e = open_with_pusher(8); /* 2 per subscriber */
+    make_push_queue(e, "slow", QUEUE_MULTICAST, 1, 0, NULL);
+    make_push_queue(e, "fast", QUEUE_MULTICAST, 1, 0, NULL);
+    for (int i = 0; i < 4; i++)
+        fix_post_id(e, "slow", "s", 0);
+    CHECK_EQ(rec.n, 2); /* the slow subscriber has its two */
+    fix_post_id(e, "fast", "f", 0);
+    CHECK_EQ(rec.n, 3); /* another subscriber still gets its turn */
+    answer(e, 0, 200);
+    CHECK_EQ(rec.n, 4); /* a slot of the slow one came free: its next message goes */
+    eng_close(e);
+}
+
 static void test_202_waits_for_the_delete_or_for_the_delay(void)
 {
     struct engine *e = open_with_pusher(8);
@@ -184,5 +202,6 @@ static void test_a_delayed_post_is_pushed_when_its_delay_ends(void)
 CHECK_MAIN(TEST(test_unicast_goes_round_the_subscribers_then_waits_the_delay),
            TEST(test_multicast_each_subscriber_on_its_own_and_a_stale_answer_is_ignored),
            TEST(test_requests_out_at_once_are_bounded),
+           TEST(test_one_subscriber_cannot_take_every_slot),
            TEST(test_202_waits_for_the_delete_or_for_the_delay),
            TEST(test_a_delayed_post_is_pushed_when_its_delay_ends))
