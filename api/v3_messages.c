@@ -77,7 +77,18 @@ static bool reserved_push_header(const char *name)
 }
 
 /* Push headers only matter to push queues, but their limits hold on every post. */
-static void check_push_headers(struct field_reader *fr, int msg)
+static bool header_token(const char *s)
+{
+    for (; *s; s++)
+        if (!(((*s | 0x20) >= 'a' && (*s | 0x20) <= 'z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    return true;
+}
+
+/* Checks a message's push_headers and encodes them as name\0value\0 pairs into *out
+ * (malloc'd, the caller frees; NULL when there are none). */
+static void read_push_headers(struct field_reader *fr, int msg, char **out, size_t *out_len)
 {
     const struct jr_doc *d = &fr->doc;
     int headers = fr_object(fr, msg, "push_headers");
@@ -85,21 +96,38 @@ static void check_push_headers(struct field_reader *fr, int msg)
         return;
     if (d->tok[headers].count > PUSH_HEADERS_MAX)
         fr_fail(fr, "%spush_headers: at most %d headers", fr->prefix, PUSH_HEADERS_MAX);
+    char *buf = fr->failed ? NULL
+                           : malloc((size_t)PUSH_HEADERS_MAX * (PUSH_HEADER_NAME_MAX + PUSH_HEADER_VALUE_MAX + 2));
+    size_t used = 0;
     for (int k = jr_child(d, headers); k >= 0 && !fr->failed; k = jr_sibling(d, headers, k)) {
-        char name[PUSH_HEADER_NAME_MAX + 1] = "";
+        char name[PUSH_HEADER_NAME_MAX + 1] = "", value[PUSH_HEADER_VALUE_MAX + 1] = "";
         size_t name_len = jr_string_length(d, k);
         if (name_len <= PUSH_HEADER_NAME_MAX)
             jr_string_copy(d, k, name);
         if (name_len == 0 || name_len > PUSH_HEADER_NAME_MAX || strlen(name) != name_len ||
-            reserved_push_header(name))
-            fr_fail(fr, "%spush_headers: a header name must be 1 to %d bytes and not a reserved one",
-                    fr->prefix, PUSH_HEADER_NAME_MAX);
-        int value = (int)d->tok[k].end;
-        size_t value_len = jr_is(d, value, JR_STRING) ? jr_string_length(d, value) : 0;
-        if (value_len == 0 || value_len > PUSH_HEADER_VALUE_MAX)
-            fr_fail(fr, "%spush_headers: the value of \"%s\" must be a string of 1 to %d bytes",
-                    fr->prefix, name, PUSH_HEADER_VALUE_MAX);
+            reserved_push_header(name) || !header_token(name))
+            fr_fail(fr, "%spush_headers: a header name must be 1 to %d token characters and not a"
+                        " reserved one", fr->prefix, PUSH_HEADER_NAME_MAX);
+        int v = (int)d->tok[k].end;
+        size_t value_len = jr_is(d, v, JR_STRING) ? jr_string_length(d, v) : 0;
+        if (value_len && value_len <= PUSH_HEADER_VALUE_MAX)
+            jr_string_copy(d, v, value);
+        if (!fr->failed && (value_len == 0 || value_len > PUSH_HEADER_VALUE_MAX ||
+                            strlen(value) != value_len || strpbrk(value, "\r\n")))
+            fr_fail(fr, "%spush_headers: the value of \"%s\" must be a string of 1 to %d bytes on"
+                        " one line", fr->prefix, name, PUSH_HEADER_VALUE_MAX);
+        if (!fr->failed && buf) {
+            memcpy(buf + used, name, name_len + 1);
+            memcpy(buf + used + name_len + 1, value, value_len + 1);
+            used += name_len + value_len + 2;
+        }
     }
+    if (fr->failed || !used) {
+        free(buf);
+        return;
+    }
+    *out = buf;
+    *out_len = used;
 }
 
 /* Reads one message of a post; returns an api status (ENG_OK when fine). */
@@ -115,7 +143,7 @@ static int read_post_message(struct field_reader *fr, const struct api_limits *l
     if (!fr->failed && (!out->body || out->body_len == 0))
         fr_fail(fr, "messages[%zu].body must be a non-empty string", i);
     (void)fr_uint(fr, m, "delay", 0, DELAY_MAX_S, &out->delay_s);
-    check_push_headers(fr, m);
+    read_push_headers(fr, m, &out->push_headers, &out->push_headers_len);
     if (fr->failed)
         return API_BAD_REQUEST;
     if (out->body_len > lim->max_message_size) {
@@ -152,6 +180,8 @@ void v3_post_messages(struct api *api, struct api_request *req, const struct rou
     } else {
         api_reply_error(req, status, fr.failed ? fr.err : NULL);
     }
+    for (size_t k = 0; msgs && k < n; k++)
+        free(msgs[k].push_headers);
     free(msgs);
     fr_release(&fr);
 }

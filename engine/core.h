@@ -28,7 +28,7 @@ struct message {
     uint32_t body_len;           /* also when the body is only in the database */
     uint8_t state;
     bool ready_at_front;         /* a delayed release goes to the front when it is due */
-    struct push_job *job;        /* pushing: its delivery (pushing.c) */
+    struct push_job *job;        /* pushing: its delivery and push headers (pushing.c) */
     uint8_t reservation[RESERVATION_ID_BYTES];
 };
 
@@ -163,14 +163,17 @@ void message_on_timer(struct engine *e, struct tw_node *t);
 void queue_drop_messages(struct engine *e, struct queue *q);
 /* Adds a message with this body (the caller keeps its reference) to q: journalled,
  * counted in total_messages (the caller journals the total). */
-enum eng_status message_post(struct engine *e, struct queue *q, struct blob *body, uint32_t delay_s,
-                             uint64_t *id);
+enum eng_status message_post(struct engine *e, struct queue *q, struct blob *body,
+                             struct blob *push_headers, uint32_t delay_s, uint64_t *id);
 /* Deletes m for good: journal record, then gone from memory. */
 void message_delete(struct engine *e, struct message *m);
 
 /* pushing.c */
 int pushing_start(struct engine *e, struct message *m, int64_t first_at_ms); /* -1: no memory */
 void pushing_free_job(struct message *m);
+/* The push_headers a pushing message was posted with (NULL when none, or not pushing). */
+struct blob *pushing_headers(const struct message *m);
+void pushing_set_headers(struct message *m, struct blob *headers); /* takes a reference */
 void pushing_pump(struct engine *e);
 void pushing_on_timer(struct engine *e, struct message *m);
 enum eng_status pushing_acknowledge(struct engine *e, struct message *m, const char *rid,

@@ -177,6 +177,8 @@ struct eng_post_msg {
     const char *body;
     size_t body_len;
     uint32_t delay_s;
+    char *push_headers;      /* name\0value\0 pairs sent to push subscribers, or NULL */
+    size_t push_headers_len;
 };
 
 struct eng_reserve_args {
@@ -282,6 +284,7 @@ struct eng_push_request {
     const struct eng_subscriber *sub;     /* borrowed for the call */
     struct blob *body;                    /* borrowed: the pusher takes its own reference */
     const char *reservation_id;           /* hex */
+    struct blob *push_headers;            /* borrowed: the message's name\0value\0 pairs, or NULL */
 };
 
 /* A message no subscriber (unicast) or not every subscriber (multicast) took, after its

@@ -191,8 +191,8 @@ static int place_new(struct engine *e, struct message *m, int64_t visible_at_ms,
     return 0;
 }
 
-enum eng_status message_post(struct engine *e, struct queue *q, struct blob *body, uint32_t delay_s,
-                             uint64_t *id)
+enum eng_status message_post(struct engine *e, struct queue *q, struct blob *body,
+                             struct blob *push_headers, uint32_t delay_s, uint64_t *id)
 {
     struct message *m = message_alloc(e, q, blob_ref(body), body->len,
                                       ids_next_message(&e->ids, e->now_ms));
@@ -200,6 +200,7 @@ enum eng_status message_post(struct engine *e, struct queue *q, struct blob *bod
         blob_unref(body);
         return ENG_NO_MEMORY;
     }
+
     memory_track(e, m);
     int64_t visible_at = delay_s ? e->now_ms + (int64_t)delay_s * 1000 : 0;
     int64_t expires_at = e->now_ms + (int64_t)q->message_expiration_s * 1000;
@@ -209,10 +210,15 @@ enum eng_status message_post(struct engine *e, struct queue *q, struct blob *bod
         message_free(e, m);
         return ENG_NO_MEMORY;
     }
+    if (!m->job)
+        push_headers = NULL; /* only push subscribers ever see them */
+    else if (push_headers)
+        pushing_set_headers(m, blob_ref(push_headers));
     struct jrec rec = {.type = JR_MSG_PUT,
                        .msg_id = m->id,
                        .queue_key = q->key,
                        .body = e->store ? blob_ref(body) : NULL,
+                       .push_headers = e->store && push_headers ? blob_ref(push_headers) : NULL,
                        .created_at_ms = m->created_at_ms,
                        .visible_at_ms = visible_at,
                        .expires_at_ms = expires_at};
@@ -242,9 +248,15 @@ void eng_post(struct engine *e, struct eng_op *op, const char *project, const ch
         st = ENG_PUSH_UNSUPPORTED; /* nothing would deliver it: refuse rather than keep it */
     for (size_t i = 0; st == ENG_OK && i < n; i++) {
         struct blob *body = blob_new(msgs[i].body, msgs[i].body_len);
+        struct blob *headers = msgs[i].push_headers
+                                   ? blob_new(msgs[i].push_headers, msgs[i].push_headers_len)
+                                   : NULL;
         uint64_t id = 0;
-        st = body ? message_post(e, q, body, msgs[i].delay_s, &id) : ENG_NO_MEMORY;
+        st = body && (headers || !msgs[i].push_headers)
+                 ? message_post(e, q, body, headers, msgs[i].delay_s, &id)
+                 : ENG_NO_MEMORY;
         blob_unref(body);
+        blob_unref(headers);
         if (st == ENG_OK)
             op->res.ids[op->res.n_ids++] = id;
     }
@@ -612,6 +624,16 @@ void message_on_timer(struct engine *e, struct tw_node *t)
     waiters_note_ready(e, m->queue);
 }
 
+/* name\0value\0 pairs, whole: anything else read back from disk is dropped. */
+static bool pairs_well_formed(const void *data, size_t len)
+{
+    const char *p = data;
+    size_t nuls = 0;
+    for (size_t i = 0; p && i < len; i++)
+        nuls += p[i] == '\0';
+    return p && len && p[len - 1] == '\0' && nuls % 2 == 0;
+}
+
 struct message *message_restore(struct engine *e, struct queue *q, const struct store_msg_row *row,
                                 int *rc)
 {
@@ -634,11 +656,16 @@ struct message *message_restore(struct engine *e, struct queue *q, const struct 
     memory_track(e, m);
     m->created_at_ms = row->created_at_ms;
     m->reserved_count = row->reserved_count;
-    if (place_new(e, m, row->visible_at_ms, row->expires_at_ms) != 0) {
+    struct blob *headers = NULL;
+    if (place_new(e, m, row->visible_at_ms, row->expires_at_ms) != 0 ||
+        (m->job && pairs_well_formed(row->push_headers, row->push_headers_len) &&
+         !(headers = blob_new(row->push_headers, row->push_headers_len)))) {
         memory_untrack(e, m);
         message_free(e, m);
         *rc = -1;
         return NULL;
     }
+    if (headers)
+        pushing_set_headers(m, headers);
     return m;
 }

@@ -16,6 +16,7 @@
 
 struct push_job {
     struct delivery d;
+    struct blob *push_headers; /* posted with the message, or NULL */
     struct list_node due_link; /* on engine->push_due while something may be sendable */
     struct message *m;
     uint8_t reservations[][RESERVATION_ID_BYTES]; /* one per subscriber */
@@ -33,9 +34,21 @@ void pushing_free_job(struct message *m)
         return;
     if (list_linked(&job->due_link))
         list_remove(&job->due_link);
+    blob_unref(job->push_headers);
     delivery_free(&job->d);
     free(job);
     m->job = NULL;
+}
+
+struct blob *pushing_headers(const struct message *m)
+{
+    return m->job ? m->job->push_headers : NULL;
+}
+
+void pushing_set_headers(struct message *m, struct blob *headers)
+{
+    blob_unref(m->job->push_headers);
+    m->job->push_headers = headers;
 }
 
 /* Arms the visibility timer for the next due time and queues the job if a send is due now. */
@@ -151,7 +164,7 @@ static int post_to_queue(struct engine *e, struct message *m, const char *name)
     if (st == ENG_OK)
         st = message_body(e, m, &body);
     uint64_t id;
-    if (st == ENG_OK && (st = message_post(e, to, body, 0, &id)) == ENG_OK)
+    if (st == ENG_OK && (st = message_post(e, to, body, pushing_headers(m), 0, &id)) == ENG_OK)
         queue_journal_total(e, to);
     blob_unref(body);
     return st == ENG_OK ? 200 : 503;
@@ -207,7 +220,7 @@ static bool send_due(struct engine *e, struct push_job *job, int *waiting_slot)
                                        .slot = slot,
                                        .project = q->project->id, .queue = q->name,
                                        .sub = &q->push->subscribers[i], .body = body,
-                                       .reservation_id = rid};
+                                       .reservation_id = rid, .push_headers = pushing_headers(m)};
         e->push_in_flight++;
         e->push_busy[slot]++;
         e->pusher.send(e->pusher.ctx, &req);

@@ -95,6 +95,19 @@ static bool sub_sets(const struct eng_subscriber *s, const char *name)
     return false;
 }
 
+/* Does the message's own push_headers (name\0value\0 pairs) set header `name`? */
+static bool msg_sets(const struct blob *h, const char *name)
+{
+    for (size_t at = 0; h && at < h->len;) {
+        const char *n = (const char *)h->data + at;
+        const char *v = n + strlen(n) + 1;
+        if (strcasecmp(n, name) == 0)
+            return true;
+        at = (size_t)(v + strlen(v) + 1 - (const char *)h->data);
+    }
+    return false;
+}
+
 static void transfer_free(struct transfer *t)
 {
     if (list_linked(&t->link))
@@ -136,12 +149,20 @@ static void send_request(void *ctx, const struct eng_push_request *req)
     char id[24], url[4096];
     snprintf(id, sizeof(id), "%llu", (unsigned long long)req->msg_id);
     const struct eng_subscriber *s = req->sub;
-    if (!sub_sets(s, "User-Agent"))
+    const struct blob *mh = req->push_headers;
+    if (!sub_sets(s, "User-Agent") && !msg_sets(mh, "User-Agent"))
         add_header(&t->headers, "User-Agent", "IronMQ Pusherd");
-    if (!sub_sets(s, "Content-Type"))
+    if (!sub_sets(s, "Content-Type") && !msg_sets(mh, "Content-Type"))
         add_header(&t->headers, "Content-Type", "text/plain; encoding=utf-8");
     for (uint32_t i = 0; i < s->n_headers; i++)
-        add_header(&t->headers, s->headers[i].name, s->headers[i].value);
+        if (!msg_sets(mh, s->headers[i].name)) /* the message's own win */
+            add_header(&t->headers, s->headers[i].name, s->headers[i].value);
+    for (size_t at = 0; mh && at < mh->len;) {
+        const char *n = (const char *)mh->data + at;
+        const char *v = n + strlen(n) + 1;
+        add_header(&t->headers, n, v);
+        at = (size_t)(v + strlen(v) + 1 - (const char *)mh->data);
+    }
     add_header(&t->headers, "Iron-Message-Id", id);
     add_header(&t->headers, "Iron-Reservation-Id", req->reservation_id);
     add_header(&t->headers, "Iron-Subscriber-Name", s->name);

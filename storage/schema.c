@@ -49,4 +49,6 @@ const char *const schema_migrations[SCHEMA_VERSION] = {
     "  headers BLOB NOT NULL,"
     "  PRIMARY KEY (queue, position)"
     ") WITHOUT ROWID;",
+    /* 3 → 4: the push_headers a message was posted with (name\0value\0 pairs) */
+    "ALTER TABLE messages ADD COLUMN push_headers BLOB;",
 };

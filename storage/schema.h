@@ -4,7 +4,7 @@
 #ifndef ANVIL_SCHEMA_H
 #define ANVIL_SCHEMA_H
 
-enum { SCHEMA_VERSION = 3 };
+enum { SCHEMA_VERSION = 4 };
 
 extern const char *const schema_migrations[SCHEMA_VERSION];
 

@@ -68,7 +68,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_QUEUE_DELETE] = "DELETE FROM queues WHERE key = ?1",
     [ST_QUEUE_TOTAL] = "UPDATE queues SET total_messages = ?2 WHERE key = ?1",
     [ST_MSG_PUT] = ("INSERT OR REPLACE INTO messages(id, queue, body, created_at, visible_at,"
-                    " expires_at, reserved_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                    " expires_at, reserved_count, push_headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
     [ST_MSG_UPDATE] = "UPDATE messages SET reserved_count = ?2, visible_at = ?3 WHERE id = ?1",
     [ST_MSG_MOVE] = "UPDATE messages SET queue = ?2, expires_at = ?3, visible_at = 0 WHERE id = ?1",
     [ST_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
@@ -128,6 +128,7 @@ static void release_records(struct jrec *recs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         blob_unref(recs[i].body);
+        blob_unref(recs[i].push_headers);
         store_free_row(recs[i].row);
     }
 }
@@ -244,6 +245,10 @@ static int apply_record(struct store *s, const struct jrec *r)
         sqlite3_bind_int64(st, 5, r->visible_at_ms);
         sqlite3_bind_int64(st, 6, r->expires_at_ms);
         sqlite3_bind_int64(st, 7, (sqlite3_int64)r->count);
+        if (r->push_headers)
+            sqlite3_bind_blob(st, 8, r->push_headers->data, (int)r->push_headers->len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 8);
         return step_reset(st);
     case JR_MSG_UPDATE:
         st = s->stmt[ST_MSG_UPDATE];
@@ -816,7 +821,7 @@ int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_m
     if (cb->expect)
         cb->expect(cb->ctx, (uint64_t)count);
     const char *msgs_sql = "SELECT id, queue, body, created_at, visible_at, expires_at,"
-                           " reserved_count FROM messages ORDER BY id";
+                           " reserved_count, push_headers FROM messages ORDER BY id";
     if (sqlite3_prepare_v2(s->db, msgs_sql, -1, &st, NULL) != SQLITE_OK)
         goto sql_fail;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -829,6 +834,8 @@ int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_m
             .visible_at_ms = sqlite3_column_int64(st, 4),
             .expires_at_ms = sqlite3_column_int64(st, 5),
             .reserved_count = (uint32_t)sqlite3_column_int64(st, 6),
+            .push_headers = sqlite3_column_blob(st, 7),
+            .push_headers_len = (size_t)sqlite3_column_bytes(st, 7),
         };
         if (row.id > *last_message_id)
             *last_message_id = row.id;

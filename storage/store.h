@@ -58,6 +58,8 @@ struct store_msg_row {
     size_t body_len;
     int64_t created_at_ms, visible_at_ms, expires_at_ms;
     uint32_t reserved_count;
+    const void *push_headers; /* name\0value\0 pairs, push_headers_len bytes; NULL when none */
+    size_t push_headers_len;
 };
 
 struct jrec {
@@ -67,6 +69,7 @@ struct jrec {
     uint64_t count;
     int64_t created_at_ms, visible_at_ms, expires_at_ms;
     struct blob *body;           /* JR_MSG_PUT: a reference the store releases */
+    struct blob *push_headers;   /* JR_MSG_PUT: the same, or NULL */
     struct store_queue_row *row; /* JR_QUEUE_PUT: owned by the store once appended */
 };
 

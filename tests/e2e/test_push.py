@@ -310,3 +310,26 @@ def test_push_allow_limits_the_hosts_subscribers_may_be_at():
             assert (st == 200) == ok, (url, st, body)
             if not ok:
                 assert "push_allow" in body["msg"], body
+
+
+def test_push_headers_posted_with_a_message_reach_the_subscribers_and_survive_a_restart():
+    sub = Subscriber([500, 200])
+    q = unique()
+    subs = [{"name": "s", "url": sub.url, "headers": {"X-Shared": "from-subscriber", "X-Sub": "1"}}]
+    assert P.req("PUT", P.path(q), {"queue": {"push": {"subscribers": subs, "retries_delay": 60}}})[0] == 200
+    st, body, _ = P.req("POST", P.path(q, "messages"), {"messages": [
+        {"body": "with headers", "push_headers": {"X-Shared": "from-message", "X-Trace": "t-1"}}]})
+    assert st == 201, (st, body)
+    assert wait_for(lambda: sub.count() == 1)
+    srv.kill()
+    srv.restart()  # delivery starts over, with the headers read back from disk
+    assert wait_for(lambda: sub.count() == 2)
+    for _, headers, _ in sub.got:
+        assert headers["X-Trace"] == "t-1", headers
+        assert headers["X-Shared"] == "from-message", headers  # the message's own win
+        assert headers["X-Sub"] == "1", headers
+    for bad in ({"X-A": "line\r\nbreak"}, {"Bad Name": "v"}, {"Content-Type": "x"}):
+        st, body, _ = P.req("POST", P.path(q, "messages"), {"messages": [
+            {"body": "x", "push_headers": bad}]})
+        assert st == 400, (bad, st, body)
+    sub.close()
