@@ -79,7 +79,8 @@ struct engine {
     struct list_node completed;  /* ops whose done() runs before the public call returns */
     struct list_node to_feed;    /* queues whose waiters may now be served */
     int depth;                   /* nesting of public calls, to run completions once */
-    struct list_node push_due;   /* push jobs with a send due (pushing.c) */
+    struct list_node push_new;   /* push jobs of new posts, in post order (pushing.c) */
+    struct list_node push_due;   /* push jobs with a send due */
     struct eng_pusher pusher;    /* zero: no pusher attached */
     uint32_t push_in_flight;
     uint16_t push_busy[4096];    /* requests out per subscriber, by hash of queue and name */

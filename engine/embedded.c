@@ -383,6 +383,7 @@ struct engine *eng_open(const struct eng_options *opt, char *err, size_t err_len
     list_init(&e->commit_wait[1]);
     list_init(&e->completed);
     list_init(&e->to_feed);
+    list_init(&e->push_new);
     list_init(&e->push_due);
     for (size_t i = 0; i < sizeof(e->push_wait) / sizeof(e->push_wait[0]); i++)
         list_init(&e->push_wait[i]);

@@ -17,7 +17,7 @@
 struct push_job {
     struct delivery d;
     struct blob *push_headers; /* posted with the message, or NULL */
-    struct list_node due_link; /* on engine->push_due while something may be sendable */
+    struct list_node due_link; /* on push_new until durable, then push_due or push_wait */
     struct message *m;
     uint8_t reservations[][RESERVATION_ID_BYTES]; /* one per subscriber */
 };
@@ -79,7 +79,7 @@ int pushing_start(struct engine *e, struct message *m, int64_t first_at_ms)
     if (first_at_ms > e->now_ms)
         tw_insert(&e->wheel, &m->visibility, first_at_ms);
     else
-        list_push_back(&e->push_due, &job->due_link);
+        list_push_back(&e->push_new, &job->due_link);
     return 0;
 }
 
@@ -234,11 +234,20 @@ void pushing_pump(struct engine *e)
     if (!e->pusher.send || e->pumping)
         return;
     e->pumping = true;
+    /* New jobs join in post order, so their epochs only grow: the durable ones are a prefix
+     * (and the pump does not rescan the rest on every call while a commit runs). */
+    while (!list_empty(&e->push_new)) {
+        struct push_job *job = list_entry(e->push_new.next, struct push_job, due_link);
+        if (e->store && job->m->epoch > store_durable_epoch(e->store))
+            break;
+        list_remove(&job->due_link);
+        list_push_back(&e->push_due, &job->due_link);
+    }
     struct list_node *pos, *next;
     list_for_each_safe(pos, next, &e->push_due) {
         struct push_job *job = list_entry(pos, struct push_job, due_link);
         if (e->store && job->m->epoch > store_durable_epoch(e->store))
-            continue; /* not durable yet: the commit's completion pumps again */
+            continue; /* a delayed post whose commit is late: the commit's completion pumps */
         list_remove(&job->due_link);
         int waiting_slot = -1;
         if (!send_due(e, job, &waiting_slot)) {
