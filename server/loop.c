@@ -138,6 +138,7 @@ void loop_run(struct loop *l)
             return;
         }
         eng_set_time(l->engine, clock_wall_ms());
+        bool push_ready = false;
         for (int i = 0; i < n; i++) {
             uint64_t tag = events[i].data.u64;
             if (tag == TAG_ENGINE)
@@ -145,12 +146,12 @@ void loop_run(struct loop *l)
             else if (tag == TAG_SIGNAL)
                 on_signal(l);
             else if (tag == TAG_PUSH)
-                continue; /* pusher_run() below looks at every curl socket */
+                push_ready = true; /* pusher_run() below looks at every curl socket */
             else if (tag != TAG_HTTP)
                 http_on_hangup(l->http, events[i].data.ptr);
         }
         if (l->pusher)
-            pusher_run(l->pusher);
+            pusher_run(l->pusher, push_ready);
         http_run(l->http);
         eng_flush(l->engine);
         if (l->stopping && drained(l))

@@ -288,11 +288,11 @@ static void reap(struct pusher *p)
     }
 }
 
-void pusher_run(struct pusher *p)
+void pusher_run(struct pusher *p, bool readable)
 {
     struct epoll_event evs[64];
     int running, n;
-    while ((n = epoll_wait(p->epoll_fd, evs, 64, 0)) > 0)
+    while (readable && (n = epoll_wait(p->epoll_fd, evs, 64, 0)) > 0)
         for (int i = 0; i < n; i++) {
             int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                         (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |

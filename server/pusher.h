@@ -7,6 +7,7 @@
 #ifndef ANVIL_PUSHER_H
 #define ANVIL_PUSHER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../engine/engine.h"
@@ -26,8 +27,9 @@ struct pusher *pusher_open(struct engine *engine, const struct pusher_options *o
 int pusher_fd(const struct pusher *p);
 /* Milliseconds until curl wants to be called, -1 for none. */
 int64_t pusher_next_timeout_ms(const struct pusher *p);
-/* After pusher_fd was readable, or when its timeout passed: do the I/O, report answers. */
-void pusher_run(struct pusher *p);
+/* Every loop turn: the I/O curl's sockets are ready for (readable: pusher_fd fired), curl's
+ * timeout if it passed, and the answers. Costs no system call when neither is the case. */
+void pusher_run(struct pusher *p, bool readable);
 /* Requests still out (shutdown waits for them a while). */
 uint32_t pusher_in_flight(const struct pusher *p);
 /* Stops the engine from sending (before eng_close); pusher_close after it. */
