@@ -36,6 +36,8 @@ struct route {
 bool api_valid_utf8(const char *s, size_t len);
 /* A queue or project name: 1 to 255 bytes of UTF-8 without control characters or '/'. */
 bool api_valid_name(const char *s);
+/* An HTTP header name: 1 to max bytes of RFC 9110 token characters. */
+bool api_header_name(const char *s, size_t max);
 /* Prepares req->op to deliver its result to done. */
 void api_prepare_op(struct api_request *req, eng_done_fn done);
 /* When the engine call failed, answers with its status and returns true. */

@@ -95,6 +95,18 @@ bool api_valid_utf8(const char *s, size_t len)
     return ok;
 }
 
+bool api_header_name(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return false;
+    for (; *s; s++)
+        if (!(((*s | 0x20) >= 'a' && (*s | 0x20) <= 'z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    return true;
+}
+
 static bool is(const char *a, const char *b)
 {
     return strcmp(a, b) == 0;

@@ -77,15 +77,6 @@ static bool reserved_push_header(const char *name)
 }
 
 /* Push headers only matter to push queues, but their limits hold on every post. */
-static bool header_token(const char *s)
-{
-    for (; *s; s++)
-        if (!(((*s | 0x20) >= 'a' && (*s | 0x20) <= 'z') || (*s >= '0' && *s <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", *s)))
-            return false;
-    return true;
-}
-
 /* Checks a message's push_headers and encodes them as name\0value\0 pairs into *out
  * (malloc'd, the caller frees; NULL when there are none). */
 static void read_push_headers(struct field_reader *fr, int msg, char **out, size_t *out_len)
@@ -105,7 +96,7 @@ static void read_push_headers(struct field_reader *fr, int msg, char **out, size
         if (name_len <= PUSH_HEADER_NAME_MAX)
             jr_string_copy(d, k, name);
         if (name_len == 0 || name_len > PUSH_HEADER_NAME_MAX || strlen(name) != name_len ||
-            reserved_push_header(name) || !header_token(name))
+            reserved_push_header(name) || !api_header_name(name, PUSH_HEADER_NAME_MAX))
             fr_fail(fr, "%spush_headers: a header name must be 1 to %d token characters and not a"
                         " reserved one", fr->prefix, PUSH_HEADER_NAME_MAX);
         int v = (int)d->tok[k].end;

@@ -123,19 +123,6 @@ static bool url_allowed(const char *url)
     return has_prefix(url, "http://") || has_prefix(url, "https://") || has_prefix(url, "ironmq://");
 }
 
-/* An HTTP header name: RFC 9110 token characters. */
-static bool header_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > HEADER_NAME_MAX)
-        return false;
-    for (; *s; s++)
-        if (!(((*s | 0x20) >= 'a' && (*s | 0x20) <= 'z') || (*s >= '0' && *s <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", *s)))
-            return false;
-    return true;
-}
-
 static bool header_value_ok(const char *s)
 {
     if (strlen(s) > HEADER_VALUE_MAX)
@@ -173,7 +160,7 @@ static void read_headers(struct field_reader *fr, int obj, size_t i, struct eng_
     for (int k = jr_child(&fr->doc, headers); k >= 0 && !fr->failed && out->n_headers < count;
          k = jr_sibling(&fr->doc, headers, k)) {
         const char *name = fr_token_cstring(fr, k), *value = fr_token_cstring(fr, k + 1);
-        if (!name || !header_name_ok(name))
+        if (!name || !api_header_name(name, HEADER_NAME_MAX))
             fr_fail(fr, "subscribers[%zu].headers: a header name must be 1 to %d token characters",
                     i, HEADER_NAME_MAX);
         else if (!value || !header_value_ok(value))
