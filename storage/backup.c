@@ -22,17 +22,6 @@ static int fail(sqlite3 *db, char *err, size_t err_len, const char *what)
     return -1;
 }
 
-static int query_int64(sqlite3 *db, const char *sql, int64_t *out)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : -1;
-}
 
 /* Opens path read-only and checks it is an anvil database this build can use. */
 static int check_copy(const char *path, struct store_summary *sum, char *err, size_t err_len)
@@ -44,7 +33,7 @@ static int check_copy(const char *path, struct store_summary *sum, char *err, si
         fail(db, err, err_len, path);
         goto out;
     }
-    if (query_int64(db, "PRAGMA user_version", &sum->schema_version) != 0) {
+    if (schema_query_int(db, "PRAGMA user_version", &sum->schema_version) != 0) {
         fail(db, err, err_len, path);
         goto out;
     }
@@ -63,8 +52,8 @@ static int check_copy(const char *path, struct store_summary *sum, char *err, si
         snprintf(err, err_len, "%s fails its integrity check: %s", path, verdict ? verdict : "?");
         goto out;
     }
-    if (query_int64(db, "SELECT count(*) FROM queues", &sum->queues) != 0 ||
-        query_int64(db, "SELECT count(*) FROM messages", &sum->messages) != 0) {
+    if (schema_query_int(db, "SELECT count(*) FROM queues", &sum->queues) != 0 ||
+        schema_query_int(db, "SELECT count(*) FROM messages", &sum->messages) != 0) {
         fail(db, err, err_len, path);
         goto out;
     }

@@ -3,6 +3,9 @@
  * reservations are not stored (a restart makes reserved messages ready again). */
 #include "schema.h"
 
+#include <sqlite3.h>
+#include <stddef.h>
+
 const char *const schema_migrations[SCHEMA_VERSION] = {
     /* 0 → 1: queues, messages and the id high-water mark */
     "CREATE TABLE meta ("
@@ -52,3 +55,15 @@ const char *const schema_migrations[SCHEMA_VERSION] = {
     /* 3 → 4: the push_headers a message was posted with (name\0value\0 pairs) */
     "ALTER TABLE messages ADD COLUMN push_headers BLOB;",
 };
+
+int schema_query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}

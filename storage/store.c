@@ -586,22 +586,11 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t err_len)
     return -1;
 }
 
-static int query_int(sqlite3 *db, const char *sql, int64_t *out)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
 
 static int migrate(sqlite3 *db, char *err, size_t err_len)
 {
     int64_t version = 0;
-    if (query_int(db, "PRAGMA user_version", &version) != 0) {
+    if (schema_query_int(db, "PRAGMA user_version", &version) != 0) {
         snprintf(err, err_len, "cannot read the database: %s", sqlite3_errmsg(db));
         return -1;
     }
@@ -692,7 +681,7 @@ struct store *store_open(const char *dir, enum store_durability dur, char *err, 
     if (migrate(s->db, err, err_len) != 0)
         goto fail;
     int64_t page_size = 4096;
-    query_int(s->db, "PRAGMA page_size", &page_size);
+    schema_query_int(s->db, "PRAGMA page_size", &page_size);
     s->page_size = (uint64_t)page_size;
     snprintf(s->wal_path, sizeof(s->wal_path), "%s-wal", path);
     for (int i = 0; i < ST_COUNT; i++) {
@@ -775,7 +764,7 @@ int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_m
     sqlite3_stmt *st = NULL;
     int rc = SQLITE_OK;
     int64_t meta_last = 0;
-    if (query_int(s->db, "SELECT value FROM meta WHERE key = 'last_message_id'", &meta_last) != 0)
+    if (schema_query_int(s->db, "SELECT value FROM meta WHERE key = 'last_message_id'", &meta_last) != 0)
         goto sql_fail;
     *last_message_id = (uint64_t)meta_last;
 
@@ -816,7 +805,7 @@ int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_m
     sqlite3_finalize(st);
 
     int64_t count = 0;
-    if (query_int(s->db, "SELECT count(*) FROM messages", &count) != 0)
+    if (schema_query_int(s->db, "SELECT count(*) FROM messages", &count) != 0)
         goto sql_fail;
     if (cb->expect)
         cb->expect(cb->ctx, (uint64_t)count);
