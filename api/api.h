@@ -1,5 +1,6 @@
-/* api/api.h — the IronMQ v3 front: routing, authentication, JSON in and out, and the
- * one table that turns a status into an HTTP code and a {"msg": ...} body.
+/* api/api.h — the fronts: the IronMQ v3 API (routing, authentication, JSON in and out, and
+ * the one table that turns a status into an HTTP code and a {"msg": ...} body) and the SQS
+ * API on the same port (api/sqs*.c: query and JSON protocols, AWS signatures).
  * It sees requests through `struct api_request`, which the HTTP server fills in, and
  * answers through req->respond(); it never touches sockets, and reaches queue state only
  * through engine.h. That also lets the fuzz targets drive it without a server. */
@@ -31,8 +32,22 @@ struct api_push_rules {
     unsigned self_port;
 };
 
+/* An SQS access key: requests signed with it act on its project. */
+struct api_sqs_key {
+    char *access_key, *secret, *project;
+};
+
+struct api_sqs {
+    const struct api_sqs_key *keys; /* none: dev mode for keys other than project:token */
+    size_t n_keys;
+    const char *account;            /* the project of dev-mode requests that name none */
+    const char *region;             /* in queue ARNs */
+    uint64_t requests;              /* answered so far: request ids */
+};
+
 struct api {
     struct engine *engine;
+    struct api_sqs sqs;
     const struct api_token *tokens; /* none configured: dev mode, any token is accepted */
     size_t n_tokens;
     struct api_limits limits;
@@ -52,6 +67,14 @@ struct api_request {
     api_lookup_fn header;
     api_lookup_fn query;
     api_respond_fn respond;
+    const char *query_string; /* as received, without '?'; NULL when none */
+    /* Set by the front before it responds: the answer's Content-Type (NULL: JSON) and one
+     * extra header (both NULL: none). Static strings or the front's until respond(). */
+    const char *reply_type;
+    const char *reply_header_name, *reply_header_value;
+    /* A front that waits on engine calls of its own (not req->op) cancels them here. */
+    void (*on_abandon)(struct api_request *req);
+    void *front;              /* that front's state for this request */
     struct api *api;
     bool long_poll;   /* set when the answer may wait for messages (reserve with wait) */
     struct eng_op op; /* the engine call this request is waiting for, if any */

@@ -34,6 +34,13 @@ struct route {
 };
 
 bool api_valid_utf8(const char *s, size_t len);
+/* ENG_OK when token may use project (any project when NULL); API_UNAUTHORIZED when it is
+ * no token of ours, API_FORBIDDEN when it is not for this project. Dev mode: always ENG_OK. */
+int api_check_token(const struct api *api, const char *token, const char *project);
+
+/* sqs.c: the SQS front */
+bool sqs_claims(struct api_request *req);
+void sqs_handle(struct api *api, struct api_request *req);
 /* A queue or project name: 1 to 255 bytes of UTF-8 without control characters or '/'. */
 bool api_valid_name(const char *s);
 /* An HTTP header name: 1 to max bytes of RFC 9110 token characters. */

@@ -1,6 +1,7 @@
 /* api/router.c — method + path → handler. Splits the path into percent-decoded segments,
  * checks names, authenticates against the project, and picks the v3 handler; unknown
- * paths get 404 and known paths with another method 405, always as JSON.
+ * paths get 404 and known paths with another method 405, always as JSON. Requests for the
+ * SQS front (sqs_claims(): "/", "/{account}/{queue}" or X-Amz-Target) go to sqs_handle().
  *   /health                                            GET (no token needed)
  *   /stats                                             GET (any valid token)
  *   /3/projects/{p}/queues                             GET
@@ -150,11 +151,10 @@ static const char *token_of(struct api_request *req)
 /* ENG_OK, API_UNAUTHORIZED or API_FORBIDDEN. With no tokens configured (dev mode, which
  * only listens on loopback) every request is let through. A NULL project asks only for a
  * valid token (server-wide reads such as /stats). */
-static int authorize(const struct api *api, struct api_request *req, const char *project)
+int api_check_token(const struct api *api, const char *token, const char *project)
 {
     if (api->n_tokens == 0)
         return ENG_OK;
-    const char *token = token_of(req);
     if (!token)
         return API_UNAUTHORIZED;
     for (size_t i = 0; i < api->n_tokens; i++) {
@@ -169,6 +169,11 @@ static int authorize(const struct api *api, struct api_request *req, const char 
         return API_FORBIDDEN;
     }
     return API_UNAUTHORIZED;
+}
+
+static int authorize(const struct api *api, struct api_request *req, const char *project)
+{
+    return api_check_token(api, api->n_tokens ? token_of(req) : NULL, project);
 }
 
 /* ---- dispatch ---- */
@@ -323,6 +328,12 @@ void api_handle(struct api *api, struct api_request *req)
 {
     req->api = api;
     req->long_poll = false;
+    req->reply_type = req->reply_header_name = req->reply_header_value = NULL;
+    req->on_abandon = NULL;
+    if (sqs_claims(req)) {
+        sqs_handle(api, req);
+        return;
+    }
     char *path = strdup(req->path ? req->path : "");
     if (!path) {
         api_reply_error(req, ENG_NO_MEMORY, NULL);
@@ -369,5 +380,8 @@ bool api_failed(struct api_request *req, const struct eng_result *res)
 
 void api_abandon(struct api *api, struct api_request *req)
 {
-    eng_cancel(api->engine, &req->op);
+    if (req->on_abandon)
+        req->on_abandon(req);
+    else
+        eng_cancel(api->engine, &req->op);
 }

@@ -48,6 +48,13 @@ int api_http_status(int status)
     return status_map[status].http;
 }
 
+const char *api_status_text(int status)
+{
+    if (status < 0 || status >= API_STATUS_END || !status_map[status].msg)
+        return "Internal error";
+    return status_map[status].msg;
+}
+
 static void reply_object(struct api_request *req, int http, json_t *obj)
 {
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;

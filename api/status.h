@@ -17,6 +17,8 @@ enum api_status {
 };
 
 int api_http_status(int status);
+/* The table's text for a status ("Queue not found", ...). */
+const char *api_status_text(int status);
 /* Answers with the status's HTTP code and {"msg": detail or the table's text}. */
 void api_reply_error(struct api_request *req, int status, const char *detail);
 /* Answers 200/201 with a JSON object; takes ownership of obj (a jansson json_t *). */

@@ -17,9 +17,11 @@ struct blob {
 
 /* Returns a new blob holding a copy of data (one reference), or NULL when out of memory. */
 struct blob *blob_new(const void *data, size_t len);
+/* Takes another reference; NULL stays NULL. */
 static inline struct blob *blob_ref(struct blob *b)
 {
-    b->refs++;
+    if (b)
+        b->refs++;
     return b;
 }
 void blob_unref(struct blob *b);

@@ -29,6 +29,7 @@ struct message {
     uint8_t state;
     bool ready_at_front;         /* a delayed release goes to the front when it is due */
     struct push_job *job;        /* pushing: its delivery and push headers (pushing.c) */
+    struct blob *attributes;     /* a front's message attributes (eng_post_msg), or NULL */
     uint8_t reservation[RESERVATION_ID_BYTES];
 };
 
@@ -50,6 +51,7 @@ struct queue {
     struct list_node ready, delayed, reserved, pushing;
     uint64_t n_ready, n_delayed, n_reserved, n_pushing;
     uint32_t push_turn;          /* unicast: the subscriber the next message starts with */
+    struct blob *attributes;     /* a front's settings (eng_queue_config), or NULL */
     struct list_node waiters;    /* long-poll ops, oldest first */
     struct list_node feed_link;  /* on engine->to_feed when it has ready messages and waiters */
     uint64_t epoch;              /* the journal epoch that last changed it */
@@ -157,15 +159,17 @@ void message_unlink(struct engine *e, struct message *m);
 /* Reserves up to n ready messages of q into res (dead-lettering as it goes). */
 /* Reserves up to n ready messages of q into res (dead-lettering as it goes); *read_epoch
  * becomes the newest epoch among the messages handed out, as they were before this reserve. */
+/* timeout_s 0 is the queue's message_timeout unless exact_timeout. */
 enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t n,
-                                     uint32_t timeout_s, bool delete_msgs, struct eng_result *res,
-                                     uint64_t *read_epoch);
+                                     uint32_t timeout_s, bool exact_timeout, bool delete_msgs,
+                                     struct eng_result *res, uint64_t *read_epoch);
 void message_on_timer(struct engine *e, struct tw_node *t);
 void queue_drop_messages(struct engine *e, struct queue *q);
 /* Adds a message with this body (the caller keeps its reference) to q: journalled,
  * counted in total_messages (the caller journals the total). */
 enum eng_status message_post(struct engine *e, struct queue *q, struct blob *body,
-                             struct blob *push_headers, uint32_t delay_s, uint64_t *id);
+                             struct blob *push_headers, struct blob *attributes, uint32_t delay_s,
+                             uint64_t *id);
 /* Deletes m for good: journal record, then gone from memory. */
 void message_delete(struct engine *e, struct message *m);
 

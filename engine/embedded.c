@@ -55,8 +55,10 @@ void eng_result_reset(struct eng_result *res)
 
 void eng_result_free(struct eng_result *res)
 {
-    for (size_t i = 0; i < res->n_messages; i++)
+    for (size_t i = 0; i < res->n_messages; i++) {
         blob_unref(res->messages[i].body);
+        blob_unref(res->messages[i].attributes);
+    }
     free(res->messages);
     free(res->ids);
     for (size_t i = 0; i < res->n_names; i++)
@@ -67,6 +69,7 @@ void eng_result_free(struct eng_result *res)
     free(res->queue.dead_letter_queue);
     eng_push_statuses_free(res->statuses, res->n_statuses);
     push_info_free(&res->queue.push);
+    blob_unref(res->queue.attributes);
     eng_result_reset(res);
 }
 
@@ -79,8 +82,11 @@ static void run_completions(struct engine *e)
         list_remove(link);
         struct eng_op *op = list_entry(link, struct eng_op, link);
         op->in_flight = false;
-        op->done(op, &op->res);
-        eng_result_free(&op->res);
+        /* The result moves out of op first: done() may free op, or start it again. */
+        struct eng_result res = op->res;
+        eng_result_reset(&op->res);
+        op->done(op, &res);
+        eng_result_free(&res);
     }
 }
 

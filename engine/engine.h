@@ -103,6 +103,11 @@ struct eng_queue_config {
     uint32_t message_expiration_s;
     const char *dead_letter_queue; /* "" removes the dead-letter setting */
     uint32_t dead_letter_max;
+    /* A front's own settings for the queue (the SQS front's attributes such as
+     * DelaySeconds), opaque to the engine: stored and handed back whole. Length 0: none. */
+    bool has_attributes;
+    const void *attributes;
+    size_t attributes_len;
 };
 
 /* In a result, the strings are owned by the result (freed after done() returns). */
@@ -118,6 +123,7 @@ struct eng_queue_info {
     uint64_t pushing;                  /* push queues: messages not yet delivered */
     int64_t created_at_ms;
     struct eng_push_info push; /* unicast and multicast queues */
+    struct blob *attributes;   /* a reference owned by the result, or NULL (see config) */
 };
 
 struct eng_message {
@@ -126,6 +132,8 @@ struct eng_message {
     uint32_t reserved_count;
     bool has_reservation;
     char reservation_id[RESERVATION_ID_HEX + 1];
+    int64_t created_at_ms;
+    struct blob *attributes; /* a reference owned by the result, or NULL (see eng_post_msg) */
 };
 
 /* One subscriber's push status for a message (wire contract §4). */
@@ -168,7 +176,7 @@ struct eng_op {
     struct queue *waiting_on;
     uint64_t wait_epoch;
     uint32_t want_n, timeout_s;
-    bool delete_on_reserve;
+    bool delete_on_reserve, exact_timeout;
     bool in_flight;
     struct eng_result res;
 };
@@ -179,11 +187,16 @@ struct eng_post_msg {
     uint32_t delay_s;
     char *push_headers;      /* name\0value\0 pairs sent to push subscribers, or NULL */
     size_t push_headers_len;
+    /* A front's own message attributes (the SQS front's MessageAttributes), opaque to the
+     * engine: stored with the message and handed back with it. NULL: none. */
+    const char *attributes;
+    size_t attributes_len;
 };
 
 struct eng_reserve_args {
     uint32_t n;         /* 1..100 */
-    uint32_t timeout_s; /* 0: the queue's message_timeout */
+    uint32_t timeout_s; /* 0: the queue's message_timeout, unless exact_timeout */
+    bool exact_timeout; /* timeout_s as given, 0 too: handed out and visible again at once */
     uint32_t wait_s;    /* 0: answer at once */
     bool delete_msgs;
 };
@@ -256,6 +269,9 @@ void eng_subscribers(struct engine *e, struct eng_op *op, const char *project, c
 /* Posts messages, creating the queue when it does not exist. */
 void eng_post(struct engine *e, struct eng_op *op, const char *project, const char *name,
               const struct eng_post_msg *msgs, size_t n);
+/* The same, but ENG_QUEUE_NOT_FOUND when the queue does not exist (SQS SendMessage). */
+void eng_post_existing(struct engine *e, struct eng_op *op, const char *project,
+                       const char *name, const struct eng_post_msg *msgs, size_t n);
 void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const char *name,
                  const struct eng_reserve_args *args);
 void eng_peek(struct engine *e, struct eng_op *op, const char *project, const char *name,
@@ -273,6 +289,11 @@ void eng_touch(struct engine *e, struct eng_op *op, const char *project, const c
                uint64_t id, const char *reservation_id, uint32_t timeout_s);
 void eng_release(struct engine *e, struct eng_op *op, const char *project, const char *name,
                  uint64_t id, const char *reservation_id, uint32_t delay_s);
+/* SQS ChangeMessageVisibility: the reservation now ends timeout_s from now (0: the message
+ * is visible again at once), keeping its reservation id and not counting as a reserve. */
+void eng_change_visibility(struct engine *e, struct eng_op *op, const char *project,
+                           const char *name, uint64_t id, const char *reservation_id,
+                           uint32_t timeout_s);
 
 /* Push delivery. The engine decides what is due and keeps each message's delivery state;
  * a pusher (server/pusher.c) sends the requests and reports the answers. Without one,

@@ -56,9 +56,15 @@ static uint64_t resident_newest(const struct engine *e)
     return e->resident.ids[(e->resident.head + e->resident.count - 1) % e->resident.cap];
 }
 
+/* A message's attributes stay in memory with its index entry. */
+static uint64_t attributes_cost(const struct message *m)
+{
+    return m->attributes ? sizeof(struct blob) + m->attributes->len + 1 : 0;
+}
+
 void memory_track(struct engine *e, struct message *m)
 {
-    e->index_bytes += MESSAGE_INDEX_BYTES;
+    e->index_bytes += MESSAGE_INDEX_BYTES + attributes_cost(m);
     e->live_body_bytes += m->body_len;
     if (m->body && resident_push(e, m->id) == 0) {
         e->body_bytes += body_cost(m->body->len);
@@ -71,7 +77,7 @@ void memory_track(struct engine *e, struct message *m)
 
 void memory_untrack(struct engine *e, struct message *m)
 {
-    e->index_bytes -= MESSAGE_INDEX_BYTES;
+    e->index_bytes -= MESSAGE_INDEX_BYTES + attributes_cost(m);
     e->live_body_bytes -= m->body_len;
     if (m->body)
         e->body_bytes -= body_cost(m->body->len);

@@ -103,6 +103,7 @@ void message_free(struct engine *e, struct message *m)
     (void)e;
     pushing_free_job(m);
     blob_unref(m->body);
+    blob_unref(m->attributes);
     free(m);
 }
 
@@ -192,7 +193,8 @@ static int place_new(struct engine *e, struct message *m, int64_t visible_at_ms,
 }
 
 enum eng_status message_post(struct engine *e, struct queue *q, struct blob *body,
-                             struct blob *push_headers, uint32_t delay_s, uint64_t *id)
+                             struct blob *push_headers, struct blob *attributes, uint32_t delay_s,
+                             uint64_t *id)
 {
     struct message *m = message_alloc(e, q, blob_ref(body), body->len,
                                       ids_next_message(&e->ids, e->now_ms));
@@ -200,6 +202,7 @@ enum eng_status message_post(struct engine *e, struct queue *q, struct blob *bod
         blob_unref(body);
         return ENG_NO_MEMORY;
     }
+    m->attributes = blob_ref(attributes);
 
     memory_track(e, m);
     int64_t visible_at = delay_s ? e->now_ms + (int64_t)delay_s * 1000 : 0;
@@ -219,6 +222,7 @@ enum eng_status message_post(struct engine *e, struct queue *q, struct blob *bod
                        .queue_key = q->key,
                        .body = e->store ? blob_ref(body) : NULL,
                        .push_headers = e->store && push_headers ? blob_ref(push_headers) : NULL,
+                       .attributes = e->store && attributes ? blob_ref(attributes) : NULL,
                        .created_at_ms = m->created_at_ms,
                        .visible_at_ms = visible_at,
                        .expires_at_ms = expires_at};
@@ -228,8 +232,8 @@ enum eng_status message_post(struct engine *e, struct queue *q, struct blob *bod
     return ENG_OK;
 }
 
-void eng_post(struct engine *e, struct eng_op *op, const char *project, const char *name,
-              const struct eng_post_msg *msgs, size_t n)
+static void post(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                 const struct eng_post_msg *msgs, size_t n, bool create)
 {
     uint64_t mark = eng_start(e, op);
     struct queue *q = NULL;
@@ -241,6 +245,8 @@ void eng_post(struct engine *e, struct eng_op *op, const char *project, const ch
         st = ENG_STORAGE_UNAVAILABLE;
     else if ((st = memory_admit(e, n, body_costs)) != ENG_OK)
         ;
+    else if (!create && !queue_find(e, project, name))
+        st = ENG_QUEUE_NOT_FOUND;
     else if (!(q = queue_find_or_create(e, project, name)) ||
              !(op->res.ids = calloc(n ? n : 1, sizeof(uint64_t))))
         st = ENG_NO_MEMORY;
@@ -251,12 +257,16 @@ void eng_post(struct engine *e, struct eng_op *op, const char *project, const ch
         struct blob *headers = msgs[i].push_headers
                                    ? blob_new(msgs[i].push_headers, msgs[i].push_headers_len)
                                    : NULL;
+        struct blob *attributes = msgs[i].attributes
+                                      ? blob_new(msgs[i].attributes, msgs[i].attributes_len)
+                                      : NULL;
         uint64_t id = 0;
-        st = body && (headers || !msgs[i].push_headers)
-                 ? message_post(e, q, body, headers, msgs[i].delay_s, &id)
+        st = body && (headers || !msgs[i].push_headers) && (attributes || !msgs[i].attributes)
+                 ? message_post(e, q, body, headers, attributes, msgs[i].delay_s, &id)
                  : ENG_NO_MEMORY;
         blob_unref(body);
         blob_unref(headers);
+        blob_unref(attributes);
         if (st == ENG_OK)
             op->res.ids[op->res.n_ids++] = id;
     }
@@ -267,6 +277,18 @@ void eng_post(struct engine *e, struct eng_op *op, const char *project, const ch
     else
         eng_fail(e, op, st);
     eng_end(e);
+}
+
+void eng_post(struct engine *e, struct eng_op *op, const char *project, const char *name,
+              const struct eng_post_msg *msgs, size_t n)
+{
+    post(e, op, project, name, msgs, n, true);
+}
+
+void eng_post_existing(struct engine *e, struct eng_op *op, const char *project,
+                       const char *name, const struct eng_post_msg *msgs, size_t n)
+{
+    post(e, op, project, name, msgs, n, false);
 }
 
 /* ---- reserving and dead letters ---- */
@@ -305,6 +327,8 @@ static enum eng_status fill_message(struct engine *e, struct eng_message *out, s
         return st;
     out->id = m->id;
     out->reserved_count = m->reserved_count;
+    out->created_at_ms = m->created_at_ms;
+    out->attributes = blob_ref(m->attributes);
     out->has_reservation = with_reservation;
     if (with_reservation)
         ids_hex(m->reservation, RESERVATION_ID_BYTES, out->reservation_id);
@@ -312,12 +336,13 @@ static enum eng_status fill_message(struct engine *e, struct eng_message *out, s
 }
 
 enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t n,
-                                     uint32_t timeout_s, bool delete_msgs, struct eng_result *res,
-                                     uint64_t *read_epoch)
+                                     uint32_t timeout_s, bool exact_timeout, bool delete_msgs,
+                                     struct eng_result *res, uint64_t *read_epoch)
 {
     if (!res->messages && !(res->messages = calloc(n ? n : 1, sizeof(*res->messages))))
         return ENG_NO_MEMORY;
-    int64_t timeout_ms = (int64_t)(timeout_s ? timeout_s : q->message_timeout_s) * 1000;
+    uint32_t secs = timeout_s || exact_timeout ? timeout_s : q->message_timeout_s;
+    int64_t timeout_ms = (int64_t)secs * 1000;
     /* The analyzer cannot see that destroy() and move_to() unlink m from q->ready, so it
      * takes the next pass's first entry for the message just freed. */
     // NOLINTBEGIN(clang-analyzer-unix.Malloc)
@@ -356,13 +381,14 @@ void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const
     struct queue *q;
     enum eng_status st = queue_for_change(e, project, name, &q);
     if (st == ENG_OK)
-        st = message_reserve_into(e, q, args->n, args->timeout_s, args->delete_msgs, &op->res,
-                                  &newest);
+        st = message_reserve_into(e, q, args->n, args->timeout_s, args->exact_timeout,
+                                  args->delete_msgs, &op->res, &newest);
     if (st != ENG_OK) {
         eng_fail(e, op, st);
     } else if (op->res.n_messages == 0 && args->wait_s > 0 && !e->shutting_down) {
         op->want_n = args->n;
         op->timeout_s = args->timeout_s;
+        op->exact_timeout = args->exact_timeout;
         op->delete_on_reserve = args->delete_msgs;
         waiters_add(e, q, op, args->wait_s);
     } else {
@@ -602,6 +628,24 @@ void eng_release(struct engine *e, struct eng_op *op, const char *project, const
     eng_end(e);
 }
 
+void eng_change_visibility(struct engine *e, struct eng_op *op, const char *project,
+                           const char *name, uint64_t id, const char *reservation_id,
+                           uint32_t timeout_s)
+{
+    uint64_t mark = eng_start(e, op);
+    struct message *m = NULL;
+    enum eng_status st = find_reserved(e, project, name, id, reservation_id, &m);
+    if (st == ENG_OK) {
+        /* Unlike a touch, the reservation keeps its id (the receipt handle stays valid)
+         * and it is not a new receive. Nothing durable changes: reservations are not. */
+        tw_insert(&e->wheel, &m->visibility, e->now_ms + (int64_t)timeout_s * 1000);
+        eng_finish(e, op, mark, m->epoch);
+    } else {
+        eng_fail(e, op, st);
+    }
+    eng_end(e);
+}
+
 /* ---- timers and recovery ---- */
 
 void message_on_timer(struct engine *e, struct tw_node *t)
@@ -657,7 +701,9 @@ struct message *message_restore(struct engine *e, struct queue *q, const struct 
     m->created_at_ms = row->created_at_ms;
     m->reserved_count = row->reserved_count;
     struct blob *headers = NULL;
-    if (place_new(e, m, row->visible_at_ms, row->expires_at_ms) != 0 ||
+    if ((row->attributes_len &&
+         !(m->attributes = blob_new(row->attributes, row->attributes_len))) ||
+        place_new(e, m, row->visible_at_ms, row->expires_at_ms) != 0 ||
         (m->job && pairs_well_formed(row->push_headers, row->push_headers_len) &&
          !(headers = blob_new(row->push_headers, row->push_headers_len)))) {
         memory_untrack(e, m);

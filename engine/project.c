@@ -130,6 +130,7 @@ static void queue_free(struct queue *q)
     free(q->name);
     free(q->dead_letter_queue);
     push_settings_free(q->push);
+    blob_unref(q->attributes);
     free(q);
 }
 
@@ -184,6 +185,14 @@ struct store_queue_row *queue_to_row(const struct queue *q)
     row->message_expiration_s = q->message_expiration_s;
     row->dead_letter_max = q->dead_letter_max;
     row->total_messages = q->total_messages;
+    if (q->attributes && !(row->attributes = malloc(q->attributes->len))) {
+        store_free_row(row);
+        return NULL;
+    }
+    if (q->attributes) {
+        memcpy(row->attributes, q->attributes->data, q->attributes->len);
+        row->attributes_len = q->attributes->len;
+    }
     if (push_to_row(q->push, row) != 0) {
         store_free_row(row);
         return NULL;
@@ -260,6 +269,8 @@ struct queue *queue_restore(struct engine *e, const struct store_queue_row *row)
         return NULL;
     if (q->type != QUEUE_PULL && push_from_row(&q->push, row) != 0)
         return NULL;
+    if (row->attributes_len && !(q->attributes = blob_new(row->attributes, row->attributes_len)))
+        return NULL;
     return q;
 }
 
@@ -279,6 +290,7 @@ int queue_fill_info(const struct queue *q, struct eng_queue_info *info)
     info->reserved = q->n_reserved;
     info->pushing = q->n_pushing;
     info->created_at_ms = q->created_at_ms;
+    info->attributes = blob_ref(q->attributes);
     if (!info->project || !info->name || (q->dead_letter_queue && !info->dead_letter_queue))
         return -1;
     return push_fill_info(q->push, &info->push);
@@ -413,6 +425,13 @@ static int apply_config(struct queue *q, const struct eng_queue_config *cfg)
     }
     if (cfg->has_dead_letter_max && q->dead_letter_queue)
         q->dead_letter_max = cfg->dead_letter_max;
+    if (cfg->has_attributes) {
+        struct blob *attributes = NULL;
+        if (cfg->attributes_len && !(attributes = blob_new(cfg->attributes, cfg->attributes_len)))
+            return -1;
+        blob_unref(q->attributes);
+        q->attributes = attributes;
+    }
     return 0;
 }
 

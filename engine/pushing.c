@@ -164,7 +164,7 @@ static int post_to_queue(struct engine *e, struct message *m, const char *name)
     if (st == ENG_OK)
         st = message_body(e, m, &body);
     uint64_t id;
-    if (st == ENG_OK && (st = message_post(e, to, body, pushing_headers(m), 0, &id)) == ENG_OK)
+    if (st == ENG_OK && (st = message_post(e, to, body, pushing_headers(m), m->attributes, 0, &id)) == ENG_OK)
         queue_journal_total(e, to);
     blob_unref(body);
     return st == ENG_OK ? 200 : 503;

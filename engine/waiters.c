@@ -37,7 +37,7 @@ static bool serve_one(struct engine *e, struct queue *q)
         eng_fail(e, op, ENG_STORAGE_UNAVAILABLE);
         return true;
     }
-    enum eng_status st = message_reserve_into(e, q, op->want_n, op->timeout_s,
+    enum eng_status st = message_reserve_into(e, q, op->want_n, op->timeout_s, op->exact_timeout,
                                               op->delete_on_reserve, &op->res, &newest);
     if (st != ENG_OK) {
         waiters_cancel(e, op);

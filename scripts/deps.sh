@@ -7,7 +7,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
-            libcurl4-openssl-dev)
+            libcurl4-openssl-dev libssl-dev)
 test_pkgs=(python3 nodejs npm clang clang-tidy libclang-rt-14-dev procps)
 
 want=("${build_pkgs[@]}")

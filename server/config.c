@@ -2,6 +2,7 @@
  * The file format is `key = value` per line, `#` starts a comment; keys may use - or _.
  * `token` may repeat; the tokens of the strongest source that names any replace the rest. */
 #include "config.h"
+#include "../api/handlers.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -16,9 +17,15 @@ struct token_list {
     size_t n;
 };
 
+struct sqs_key_list {
+    struct api_sqs_key *items;
+    size_t n;
+};
+
 struct loader {
     struct config *cfg;
     struct token_list tokens[SRC_COUNT];
+    struct sqs_key_list sqs_keys[SRC_COUNT];
     enum source source;
     char *err;
     size_t err_len;
@@ -230,6 +237,56 @@ static int set_tokens(struct loader *ld, const struct setting *s, const char *va
     return rc;
 }
 
+static void free_sqs_keys(struct api_sqs_key *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(items[i].access_key);
+        free(items[i].secret);
+        free(items[i].project);
+    }
+    free(items);
+}
+
+/* "ACCESS_KEY:SECRET:PROJECT": requests signed with the key act in the project. */
+static int add_sqs_key(struct loader *ld, const char *spec)
+{
+    const char *c1 = strchr(spec, ':');
+    const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c1 || !c2 || c1 == spec || c2 == c1 + 1 || !c2[1] || !api_valid_name(c2 + 1) ||
+        strpbrk(spec, " \t;"))
+        return fail(ld, "sqs_key: \"%s\" is not ACCESS_KEY:SECRET:PROJECT (no spaces or ';';"
+                        " the access key without ':')", spec);
+    struct sqs_key_list *list = &ld->sqs_keys[ld->source];
+    struct api_sqs_key *grown = realloc(list->items, (list->n + 1) * sizeof(*grown));
+    if (!grown)
+        return fail(ld, "out of memory");
+    list->items = grown;
+    struct api_sqs_key *k = &list->items[list->n];
+    k->access_key = strndup(spec, (size_t)(c1 - spec));
+    k->secret = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
+    k->project = strdup(c2 + 1);
+    list->n++;
+    if (!k->access_key || !k->secret || !k->project)
+        return fail(ld, "out of memory");
+    return 0;
+}
+
+static int set_sqs_keys(struct loader *ld, const struct setting *s, const char *value)
+{
+    (void)s;
+    if (ld->source != SRC_ENV)
+        return add_sqs_key(ld, value);
+    char *copy = strdup(value);
+    if (!copy)
+        return fail(ld, "out of memory");
+    int rc = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, " \t;\n", &save); tok && rc == 0;
+         tok = strtok_r(NULL, " \t;\n", &save))
+        rc = add_sqs_key(ld, tok);
+    free(copy);
+    return rc;
+}
+
 #define AT(field) offsetof(struct config, field)
 static const struct setting settings[] = {
     {"host", "ANVIL_HOST", "ADDR", "127.0.0.1",
@@ -276,6 +333,16 @@ static const struct setting settings[] = {
      "an API token and the projects it may use (all when none listed); repeatable. "
      "With no token at all, anvil is a dev server: loopback only, any token accepted",
      set_tokens, 0},
+    {"sqs_key", "ANVIL_SQS_KEYS", "KEY:SECRET:PROJECT", "",
+     "an access key the SQS API accepts, its secret (signatures are checked) and the project "
+     "it acts in; repeatable. With none, the SQS API takes any key in dev mode, and the "
+     "PROJECT:TOKEN access key (any secret) wherever a token is valid",
+     set_sqs_keys, 0},
+    {"sqs_account", "ANVIL_SQS_ACCOUNT", "PROJECT", "000000000000",
+     "the project of SQS requests whose key and queue URL name none (dev mode)",
+     set_string, AT(sqs_account)},
+    {"sqs_region", "ANVIL_SQS_REGION", "REGION", "us-east-1", "the region in SQS queue ARNs",
+     set_string, AT(sqs_region)},
 };
 enum { N_SETTINGS = sizeof(settings) / sizeof(settings[0]) };
 
@@ -493,6 +560,11 @@ static int check(struct loader *ld)
         return fail(ld, "connection_limit must be at least 1");
     if (!cfg->data_dir[0] && cfg->durability != DURABILITY_MEMORY)
         return fail(ld, "data_dir is empty");
+    if (!api_valid_name(cfg->sqs_account))
+        return fail(ld, "sqs_account: \"%s\" is not a project name", cfg->sqs_account);
+    if (!cfg->sqs_region[0] || strspn(cfg->sqs_region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+                                   strlen(cfg->sqs_region))
+        return fail(ld, "sqs_region: \"%s\" must be lowercase letters, digits and '-'", cfg->sqs_region);
     return 0;
 }
 
@@ -534,10 +606,20 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
             break;
         }
     }
+    for (int src = SRC_COUNT - 1; src >= 0; src--) {
+        if (ld.sqs_keys[src].n) {
+            cfg->sqs_keys = ld.sqs_keys[src].items;
+            cfg->n_sqs_keys = ld.sqs_keys[src].n;
+            ld.sqs_keys[src] = (struct sqs_key_list){0};
+            break;
+        }
+    }
     result = CONFIG_OK;
 out:
-    for (int src = 0; src < SRC_COUNT; src++)
+    for (int src = 0; src < SRC_COUNT; src++) {
         free_tokens(ld.tokens[src].items, ld.tokens[src].n);
+        free_sqs_keys(ld.sqs_keys[src].items, ld.sqs_keys[src].n);
+    }
     return result;
 }
 
@@ -550,9 +632,13 @@ enum config_result config_load_text(struct config *cfg, const char *text, size_t
         cfg->tokens = ld.tokens[SRC_FILE].items;
         cfg->n_tokens = ld.tokens[SRC_FILE].n;
         ld.tokens[SRC_FILE] = (struct token_list){0};
+        cfg->sqs_keys = ld.sqs_keys[SRC_FILE].items;
+        cfg->n_sqs_keys = ld.sqs_keys[SRC_FILE].n;
+        ld.sqs_keys[SRC_FILE] = (struct sqs_key_list){0};
         result = CONFIG_OK;
     }
     free_tokens(ld.tokens[SRC_FILE].items, ld.tokens[SRC_FILE].n);
+    free_sqs_keys(ld.sqs_keys[SRC_FILE].items, ld.sqs_keys[SRC_FILE].n);
     return result;
 }
 
@@ -563,5 +649,8 @@ void config_free(struct config *cfg)
     free(cfg->config_file);
     free(cfg->push_allow);
     free_tokens(cfg->tokens, cfg->n_tokens);
+    free_sqs_keys(cfg->sqs_keys, cfg->n_sqs_keys);
+    free(cfg->sqs_account);
+    free(cfg->sqs_region);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -32,6 +32,10 @@ struct config {
     char *push_allow;
     struct api_token *tokens;
     size_t n_tokens;
+    struct api_sqs_key *sqs_keys;
+    size_t n_sqs_keys;
+    char *sqs_account;
+    char *sqs_region;
     char *config_file;
 };
 

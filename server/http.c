@@ -26,6 +26,7 @@ struct http_req {
     struct MHD_Connection *conn;
     struct list_node suspended_link;
     char *path;
+    char *query;
     char method[16];
     char *body;
     size_t body_len, body_cap;
@@ -114,6 +115,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
         return NULL;
     size_t len = strcspn(uri, "?");
     r->path = strndup(uri, len);
+    r->query = uri[len] ? strdup(uri + len + 1) : NULL;
     r->http = h;
     r->conn = conn;
     r->fd = -1;
@@ -134,7 +136,10 @@ static enum MHD_Result send_response(struct http_req *r)
     if (!resp)
         return MHD_NO;
     r->response = NULL; /* MHD frees it with the response */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->api.reply_type ? r->api.reply_type : "application/json");
+    if (r->api.reply_header_name && r->api.reply_header_value)
+        MHD_add_response_header(resp, r->api.reply_header_name, r->api.reply_header_value);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -183,6 +188,7 @@ static void start(struct http_req *r, const char *method)
     snprintf(r->method, sizeof(r->method), "%s", method);
     r->api.method = r->method;
     r->api.path = r->path;
+    r->api.query_string = r->query;
     const char *length = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length) {
@@ -269,6 +275,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->response);
     free(r->body);
     free(r->path);
+    free(r->query);
     free(r);
 }
 

@@ -207,6 +207,10 @@ int main(int argc, char **argv)
     if (!(engine = eng_open(&eopt, err, sizeof(err))))
         goto out;
     struct api api = {.engine = engine,
+                      .sqs = {.keys = cfg.sqs_keys,
+                              .n_keys = cfg.n_sqs_keys,
+                              .account = cfg.sqs_account,
+                              .region = cfg.sqs_region},
                       .tokens = cfg.tokens,
                       .n_tokens = cfg.n_tokens,
                       .limits = {.max_message_size = cfg.max_message_size},

@@ -54,6 +54,10 @@ const char *const schema_migrations[SCHEMA_VERSION] = {
     ") WITHOUT ROWID;",
     /* 3 → 4: the push_headers a message was posted with (name\0value\0 pairs) */
     "ALTER TABLE messages ADD COLUMN push_headers BLOB;",
+    /* 4 → 5: settings and message attributes a front keeps for itself (the SQS front:
+     * queue attributes such as DelaySeconds, and MessageAttributes), opaque to the engine */
+    "ALTER TABLE queues ADD COLUMN attributes BLOB;"
+    "ALTER TABLE messages ADD COLUMN attributes BLOB;",
 };
 
 int schema_query_int(sqlite3 *db, const char *sql, int64_t *out)

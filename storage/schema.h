@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-enum { SCHEMA_VERSION = 4 };
+enum { SCHEMA_VERSION = 5 };
 
 extern const char *const schema_migrations[SCHEMA_VERSION];
 

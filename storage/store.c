@@ -60,15 +60,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_QUEUE_PUT] = ("INSERT OR REPLACE INTO queues(key, project, name, id, created_at, type,"
                       " message_timeout, message_expiration, dead_letter_queue, dead_letter_max,"
-                      " total_messages, push_retries, push_retries_delay, error_queue)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                      " total_messages, push_retries, push_retries_delay, error_queue, attributes)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
     [ST_SUBSCRIBERS_CLEAR] = "DELETE FROM subscribers WHERE queue = ?1",
     [ST_SUBSCRIBER_PUT] = ("INSERT INTO subscribers(queue, position, name, url, headers)"
                            " VALUES (?1, ?2, ?3, ?4, ?5)"),
     [ST_QUEUE_DELETE] = "DELETE FROM queues WHERE key = ?1",
     [ST_QUEUE_TOTAL] = "UPDATE queues SET total_messages = ?2 WHERE key = ?1",
     [ST_MSG_PUT] = ("INSERT OR REPLACE INTO messages(id, queue, body, created_at, visible_at,"
-                    " expires_at, reserved_count, push_headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    " expires_at, reserved_count, push_headers, attributes)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
     [ST_MSG_UPDATE] = "UPDATE messages SET reserved_count = ?2, visible_at = ?3 WHERE id = ?1",
     [ST_MSG_MOVE] = "UPDATE messages SET queue = ?2, expires_at = ?3, visible_at = 0 WHERE id = ?1",
     [ST_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
@@ -115,6 +116,7 @@ void store_free_row(struct store_queue_row *row)
     free(row->name);
     free(row->dead_letter_queue);
     free(row->error_queue);
+    free(row->attributes);
     for (uint32_t i = 0; i < row->n_subscribers; i++) {
         free(row->subscribers[i].name);
         free(row->subscribers[i].url);
@@ -129,6 +131,7 @@ static void release_records(struct jrec *recs, size_t n)
     for (size_t i = 0; i < n; i++) {
         blob_unref(recs[i].body);
         blob_unref(recs[i].push_headers);
+        blob_unref(recs[i].attributes);
         store_free_row(recs[i].row);
     }
 }
@@ -215,6 +218,10 @@ static int apply_record(struct store *s, const struct jrec *r)
             sqlite3_bind_text(st, 14, q->error_queue, -1, SQLITE_STATIC);
         else
             sqlite3_bind_null(st, 14);
+        if (q->attributes)
+            sqlite3_bind_blob(st, 15, q->attributes, (int)q->attributes_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 15);
         int rc = step_reset(st);
         if (rc == SQLITE_OK)
             rc = put_subscribers(s, q);
@@ -249,6 +256,10 @@ static int apply_record(struct store *s, const struct jrec *r)
             sqlite3_bind_blob(st, 8, r->push_headers->data, (int)r->push_headers->len, SQLITE_STATIC);
         else
             sqlite3_bind_null(st, 8);
+        if (r->attributes)
+            sqlite3_bind_blob(st, 9, r->attributes->data, (int)r->attributes->len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 9);
         return step_reset(st);
     case JR_MSG_UPDATE:
         st = s->stmt[ST_MSG_UPDATE];
@@ -771,7 +782,7 @@ int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_m
     const char *queues_sql =
         "SELECT key, project, name, id, created_at, type, message_timeout, message_expiration,"
         " dead_letter_queue, dead_letter_max, total_messages, push_retries, push_retries_delay,"
-        " error_queue FROM queues ORDER BY key";
+        " error_queue, attributes FROM queues ORDER BY key";
     if (sqlite3_prepare_v2(s->db, queues_sql, -1, &st, NULL) != SQLITE_OK)
         goto sql_fail;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -789,6 +800,8 @@ int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_m
             .push_retries = (uint32_t)sqlite3_column_int64(st, 11),
             .push_retries_delay_s = (uint32_t)sqlite3_column_int64(st, 12),
             .error_queue = (char *)sqlite3_column_text(st, 13),
+            .attributes = (void *)sqlite3_column_blob(st, 14),
+            .attributes_len = (size_t)sqlite3_column_bytes(st, 14),
         };
         const char *id = (const char *)sqlite3_column_text(st, 3);
         snprintf(row.id, sizeof(row.id), "%s", id ? id : "");
@@ -810,7 +823,7 @@ int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_m
     if (cb->expect)
         cb->expect(cb->ctx, (uint64_t)count);
     const char *msgs_sql = "SELECT id, queue, body, created_at, visible_at, expires_at,"
-                           " reserved_count, push_headers FROM messages ORDER BY id";
+                           " reserved_count, push_headers, attributes FROM messages ORDER BY id";
     if (sqlite3_prepare_v2(s->db, msgs_sql, -1, &st, NULL) != SQLITE_OK)
         goto sql_fail;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -825,6 +838,8 @@ int store_load(struct store *s, const struct store_load_cb *cb, uint64_t *last_m
             .reserved_count = (uint32_t)sqlite3_column_int64(st, 6),
             .push_headers = sqlite3_column_blob(st, 7),
             .push_headers_len = (size_t)sqlite3_column_bytes(st, 7),
+            .attributes = sqlite3_column_blob(st, 8),
+            .attributes_len = (size_t)sqlite3_column_bytes(st, 8),
         };
         if (row.id > *last_message_id)
             *last_message_id = row.id;

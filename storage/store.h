@@ -49,6 +49,8 @@ struct store_queue_row {
     char *error_queue;                           /* NULL when none */
     struct store_subscriber *subscribers;        /* owned by the row */
     uint32_t n_subscribers;
+    void *attributes;                            /* a front's own settings, or NULL */
+    size_t attributes_len;
 };
 
 struct store_msg_row {
@@ -60,6 +62,8 @@ struct store_msg_row {
     uint32_t reserved_count;
     const void *push_headers; /* name\0value\0 pairs, push_headers_len bytes; NULL when none */
     size_t push_headers_len;
+    const void *attributes;   /* a front's own message attributes; NULL when none */
+    size_t attributes_len;
 };
 
 struct jrec {
@@ -70,6 +74,7 @@ struct jrec {
     int64_t created_at_ms, visible_at_ms, expires_at_ms;
     struct blob *body;           /* JR_MSG_PUT: a reference the store releases */
     struct blob *push_headers;   /* JR_MSG_PUT: the same, or NULL */
+    struct blob *attributes;     /* JR_MSG_PUT: the same, or NULL */
     struct store_queue_row *row; /* JR_QUEUE_PUT: owned by the store once appended */
 };
 

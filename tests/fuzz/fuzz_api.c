@@ -44,10 +44,15 @@ static const struct api_token tokens[] = {
 };
 
 static struct engine *engine;
-static struct api dev_api = {.limits = {.max_message_size = 65536}};
+static char sqs_akid[] = "AKID", sqs_secret[] = "sqs-secret";
+static const struct api_sqs_key sqs_keys[] = {{sqs_akid, sqs_secret, proj_p1}};
+static struct api dev_api = {.limits = {.max_message_size = 65536},
+                             .sqs = {.account = "000000000000", .region = "us-east-1"}};
 static struct api auth_api = {.tokens = tokens,
                               .n_tokens = sizeof(tokens) / sizeof(tokens[0]),
-                              .limits = {.max_message_size = 64}};
+                              .limits = {.max_message_size = 64},
+                              .sqs = {.keys = sqs_keys, .n_keys = 1, .account = "000000000000",
+                                      .region = "us-east-1"}};
 static int64_t now_ms, advanced_ms;
 static unsigned long inputs_since_open, reopen_every;
 static struct fuzz_req *pending; /* long polls the engine may still hold */

@@ -240,6 +240,7 @@ static const char *lookup_query(struct api_request *areq, const char *name)
 static bool known_status(int status)
 {
     static const int ok[] = {200, 201, 400, 401, 403, 404, 405, 413};
+    /* (the SQS front answers with these too: its errors are 400, 403 and 404) */
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (ok[i] == status)
             return true;
@@ -270,11 +271,24 @@ static void respond(struct api_request *areq, int status, char *body, size_t len
                r->method, r->path, body ? (int)len : 0, body ? body : "");
     FUZZ_CHECK(body != NULL, "no body for %s %s", r->method, r->path);
     FUZZ_CHECK(strlen(body) == len, "body length %zu, strlen %zu", len, strlen(body));
+    if (areq->reply_type && strcmp(areq->reply_type, "text/xml") == 0) {
+        /* the SQS query protocol: an XML document, an ErrorResponse with a Code on errors */
+        static const char head[] = "<?xml version=\"1.0\"?><";
+        FUZZ_CHECK(strncmp(body, head, sizeof(head) - 1) == 0 && body[len - 1] == '>',
+                   "SQS answer is not an XML document: %s", body);
+        FUZZ_CHECK(status < 400 || (strstr(body, "<ErrorResponse") && strstr(body, "<Code>")),
+                   "SQS error without ErrorResponse/Code: %s", body);
+        free(body);
+        return;
+    }
     json_error_t err;
     json_t *root = json_loads(body, JSON_ALLOW_NUL, &err); /* "\u0000" is valid JSON */
     FUZZ_CHECK(root != NULL, "answer is not JSON (%s): %s", err.text, body);
     FUZZ_CHECK(json_is_object(root), "answer is not a JSON object: %s", body);
-    if (status >= 400) {
+    if (areq->reply_type) { /* the SQS JSON protocol: errors carry __type */
+        FUZZ_CHECK(status < 400 || json_is_string(json_object_get(root, "__type")),
+                   "SQS error without __type: %s", body);
+    } else if (status >= 400) {
         json_t *msg = json_object_get(root, "msg");
         FUZZ_CHECK(json_is_string(msg) && json_string_length(msg) > 0, "error without msg: %s",
                    body);
@@ -298,7 +312,7 @@ struct fuzz_req *freq_new(const char *method, size_t method_len, const char *pat
         size_t qn;
         char *q = fuzz_subst(query, query_len, &qn);
         parse_query(r, q, qn);
-        free(q);
+        r->query = q; /* kept raw too: the SQS front reads the query string as sent */
     }
     /* The body is exactly body_len bytes, like the server's: reading past it is a bug. */
     char *b = fuzz_subst(body, body_len, &n);
@@ -308,6 +322,7 @@ struct fuzz_req *freq_new(const char *method, size_t method_len, const char *pat
     free(b);
     r->api.method = r->method;
     r->api.path = r->path;
+    r->api.query_string = r->query;
     r->api.body = r->body_len ? r->body : "";
     r->api.body_len = r->body_len;
     r->api.header = lookup_header;
@@ -365,6 +380,7 @@ void freq_free(struct fuzz_req *r)
     free(r->params);
     free(r->method);
     free(r->path);
+    free(r->query);
     free(r->body);
     /* poison what the engine might wrongly still use (ASan catches it as use-after-free) */
     memset(r, 0xa5, sizeof(*r));

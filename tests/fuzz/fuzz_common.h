@@ -40,6 +40,7 @@ struct fuzz_req {
     enum fuzz_req_state state;
     int http_status;
     char *method, *path, *body; /* body: exactly body_len bytes, no NUL after it */
+    char *query;                /* the query string as sent, or NULL */
     size_t body_len;
     struct fuzz_kv *headers, *params;
     size_t n_headers, n_params;

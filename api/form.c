@@ -1,0 +1,99 @@
+/* api/form.c — application/x-www-form-urlencoded parsing (see form.h). */
+#include "form.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../engine/ids.h"
+
+/* Decodes src[0..len) into a new NUL-terminated string; NULL on a bad escape or no memory. */
+static char *decode(const char *src, size_t len, size_t *out_len)
+{
+    char *out = malloc(len + 1);
+    size_t o = 0;
+    for (size_t i = 0; out && i < len; i++) {
+        if (src[i] == '+') {
+            out[o++] = ' ';
+        } else if (src[i] != '%') {
+            out[o++] = src[i];
+        } else {
+            int hi = i + 2 < len ? ids_hex_value(src[i + 1]) : -1;
+            int lo = hi < 0 ? -1 : ids_hex_value(src[i + 2]);
+            if (hi < 0 || lo < 0) {
+                free(out);
+                return NULL;
+            }
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        }
+    }
+    if (out) {
+        out[o] = '\0';
+        *out_len = o;
+    }
+    return out;
+}
+
+int form_parse(struct form *f, const char *text, size_t len)
+{
+    size_t start_n = f->n;
+    for (size_t i = 0; i < len;) {
+        const char *amp = memchr(text + i, '&', len - i);
+        size_t end = amp ? (size_t)(amp - text) : len;
+        if (end > i) {
+            const char *eq = memchr(text + i, '=', end - i);
+            size_t name_end = eq ? (size_t)(eq - text) : end;
+            size_t value_start = eq ? name_end + 1 : end;
+            if (f->n == f->cap) {
+                size_t cap = f->cap ? f->cap * 2 : 16;
+                struct form_pair *grown = realloc(f->pairs, cap * sizeof(*grown));
+                if (!grown)
+                    goto fail;
+                f->pairs = grown;
+                f->cap = cap;
+            }
+            struct form_pair *p = &f->pairs[f->n];
+            p->name = decode(text + i, name_end - i, &p->name_len);
+            p->value = p->name ? decode(text + value_start, end - value_start, &p->value_len) : NULL;
+            if (!p->value) {
+                free(p->name);
+                goto fail;
+            }
+            f->n++;
+        }
+        i = end + 1;
+    }
+    return 0;
+fail:
+    while (f->n > start_n) {
+        f->n--;
+        free(f->pairs[f->n].name);
+        free(f->pairs[f->n].value);
+    }
+    return -1;
+}
+
+const struct form_pair *form_find(const struct form *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->pairs[i].name, name) == 0)
+            return &f->pairs[i];
+    return NULL;
+}
+
+const char *form_get(const struct form *f, const char *name)
+{
+    const struct form_pair *p = form_find(f, name);
+    return p ? p->value : NULL;
+}
+
+void form_free(struct form *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->pairs[i].name);
+        free(f->pairs[i].value);
+    }
+    free(f->pairs);
+    f->pairs = NULL;
+    f->n = f->cap = 0;
+}

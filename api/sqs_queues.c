@@ -1,0 +1,786 @@
+/* api/sqs_queues.c — SQS queue actions: CreateQueue, GetQueueUrl, ListQueues,
+ * Get/SetQueueAttributes, DeleteQueue, PurgeQueue and the tag calls. The attributes with an
+ * engine counterpart map onto it (VisibilityTimeout → message_timeout, MessageRetentionPeriod
+ * → message_expiration, RedrivePolicy → dead_letter); the rest (DelaySeconds,
+ * MaximumMessageSize, ReceiveMessageWaitTimeSeconds, Policy, tags, ...) are the front's own,
+ * kept with the queue as name\0value\0 pairs the engine stores without reading. */
+#include "sqs.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "handlers.h"
+
+/* ---- the front's attributes of a queue ---- */
+
+/* name\0value\0 pairs, found by name; NULL when absent. */
+static const char *pairs_get(const struct blob *b, const char *name)
+{
+    if (!b)
+        return NULL;
+    for (size_t off = 0; off < b->len;) {
+        const char *n = b->data + off;
+        size_t nl = strnlen(n, b->len - off);
+        if (off + nl + 1 >= b->len)
+            return NULL;
+        const char *v = n + nl + 1;
+        size_t vl = strnlen(v, b->len - off - nl - 1);
+        if (strcmp(n, name) == 0)
+            return v;
+        off += nl + vl + 2;
+    }
+    return NULL;
+}
+
+struct pair_list {
+    char *data;
+    size_t len;
+};
+
+static int pairs_add(struct pair_list *l, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    char *grown = realloc(l->data, l->len + nl + vl + 2);
+    if (!grown)
+        return -1;
+    memcpy(grown + l->len, name, nl + 1);
+    memcpy(grown + l->len + nl + 1, value, vl + 1);
+    l->data = grown;
+    l->len += nl + vl + 2;
+    return 0;
+}
+
+/* The pairs of `old` with `set` applied (a value of NULL in set removes). */
+struct setting {
+    const char *name, *value;
+};
+
+static int pairs_merge(const struct blob *old, const struct setting *set, size_t n, struct pair_list *out)
+{
+    for (size_t off = 0; old && off < old->len;) {
+        const char *name = old->data + off;
+        size_t nl = strnlen(name, old->len - off);
+        if (off + nl + 1 >= old->len)
+            break;
+        const char *value = name + nl + 1;
+        off += nl + strnlen(value, old->len - off - nl - 1) + 2;
+        bool replaced = false;
+        for (size_t i = 0; i < n && !replaced; i++)
+            replaced = strcmp(set[i].name, name) == 0;
+        if (!replaced && pairs_add(out, name, value) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (set[i].value && pairs_add(out, set[i].name, set[i].value) != 0)
+            return -1;
+    return 0;
+}
+
+/* ---- attribute names ---- */
+
+enum attr_kind {
+    A_NUMBER,     /* a whole number in [min, max] */
+    A_TEXT,       /* any text, kept as given */
+    A_REDRIVE,    /* RedrivePolicy JSON */
+    A_FIFO,       /* FIFO settings: anvil's queues are standard queues */
+    A_READ_ONLY,  /* computed */
+};
+
+static const struct queue_attr {
+    const char *name;
+    enum attr_kind kind;
+    uint32_t min, max;
+    const char *fallback; /* front attributes: the value when never set */
+} queue_attrs[] = {
+    {"VisibilityTimeout", A_NUMBER, 0, SQS_VISIBILITY_MAX_S, NULL},
+    {"MessageRetentionPeriod", A_NUMBER, SQS_RETENTION_MIN_S, SQS_RETENTION_MAX_S, NULL},
+    {"DelaySeconds", A_NUMBER, 0, SQS_DELAY_MAX_S, "0"},
+    {"MaximumMessageSize", A_NUMBER, SQS_MESSAGE_SIZE_MIN, SQS_MESSAGE_SIZE_MAX, "262144"},
+    {"ReceiveMessageWaitTimeSeconds", A_NUMBER, 0, SQS_WAIT_MAX_S, "0"},
+    {"RedrivePolicy", A_REDRIVE, 0, 0, NULL},
+    {"Policy", A_TEXT, 0, 0, NULL},
+    {"RedriveAllowPolicy", A_TEXT, 0, 0, NULL},
+    {"KmsMasterKeyId", A_TEXT, 0, 0, NULL},
+    {"KmsDataKeyReusePeriodSeconds", A_NUMBER, 60, 86400, NULL},
+    {"SqsManagedSseEnabled", A_TEXT, 0, 0, NULL},
+    {"FifoQueue", A_FIFO, 0, 0, NULL},
+    {"ContentBasedDeduplication", A_FIFO, 0, 0, NULL},
+    {"DeduplicationScope", A_FIFO, 0, 0, NULL},
+    {"FifoThroughputLimit", A_FIFO, 0, 0, NULL},
+    {"ApproximateNumberOfMessages", A_READ_ONLY, 0, 0, NULL},
+    {"ApproximateNumberOfMessagesNotVisible", A_READ_ONLY, 0, 0, NULL},
+    {"ApproximateNumberOfMessagesDelayed", A_READ_ONLY, 0, 0, NULL},
+    {"CreatedTimestamp", A_READ_ONLY, 0, 0, NULL},
+    {"LastModifiedTimestamp", A_READ_ONLY, 0, 0, NULL},
+    {"QueueArn", A_READ_ONLY, 0, 0, NULL},
+};
+
+enum { N_QUEUE_ATTRS = sizeof(queue_attrs) / sizeof(queue_attrs[0]) };
+
+static const struct queue_attr *find_attr(const char *name)
+{
+    for (size_t i = 0; i < N_QUEUE_ATTRS; i++)
+        if (strcmp(queue_attrs[i].name, name) == 0)
+            return &queue_attrs[i];
+    return NULL;
+}
+
+static void write_arn(const struct sqs_call *c, char *out, size_t len, const char *project,
+                      const char *queue)
+{
+    snprintf(out, len, "arn:aws:sqs:%s:%s:%s", c->api->sqs.region, project, queue);
+}
+
+/* A queue's value of a readable attribute, into buf (or NULL when it has none). */
+static const char *attr_value(const struct sqs_call *c, const struct eng_queue_info *q,
+                              const struct queue_attr *a, char *buf, size_t len)
+{
+    const char *n = a->name;
+    uint64_t v = 0;
+    if (strcmp(n, "VisibilityTimeout") == 0)
+        v = q->message_timeout_s;
+    else if (strcmp(n, "MessageRetentionPeriod") == 0)
+        v = q->message_expiration_s;
+    else if (strcmp(n, "ApproximateNumberOfMessages") == 0)
+        v = q->ready;
+    else if (strcmp(n, "ApproximateNumberOfMessagesNotVisible") == 0)
+        v = q->reserved + q->pushing;
+    else if (strcmp(n, "ApproximateNumberOfMessagesDelayed") == 0)
+        v = q->delayed;
+    else if (strcmp(n, "CreatedTimestamp") == 0)
+        v = (uint64_t)(q->created_at_ms / 1000);
+    else if (strcmp(n, "LastModifiedTimestamp") == 0) {
+        const char *set = pairs_get(q->attributes, "LastModifiedTimestamp");
+        if (set)
+            return set;
+        v = (uint64_t)(q->created_at_ms / 1000);
+    } else if (strcmp(n, "QueueArn") == 0) {
+        write_arn(c, buf, len, q->project, q->name);
+        return buf;
+    } else if (strcmp(n, "RedrivePolicy") == 0) {
+        if (!q->dead_letter_queue)
+            return NULL;
+        char arn[600];
+        write_arn(c, arn, sizeof(arn), q->project, q->dead_letter_queue);
+        json_t *o = json_pack("{s:s, s:I}", "deadLetterTargetArn", arn, "maxReceiveCount",
+                              (json_int_t)q->dead_letter_max);
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        snprintf(buf, len, "%s", text ? text : "");
+        free(text);
+        return buf;
+    } else if (a->kind == A_FIFO) {
+        return NULL; /* standard queues: FIFO settings are never set */
+    } else {
+        const char *set = pairs_get(q->attributes, n);
+        return set ? set : a->fallback;
+    }
+    snprintf(buf, len, "%llu", (unsigned long long)v);
+    return buf;
+}
+
+/* ---- reading the attributes of a CreateQueue or SetQueueAttributes ---- */
+
+struct queue_change {
+    struct eng_queue_config cfg;
+    struct setting front[N_QUEUE_ATTRS + 1];
+    size_t n_front;
+    char dead_letter[256];
+    /* what was asked, for CreateQueue's comparison with an existing queue */
+    const char *asked_name[N_QUEUE_ATTRS];
+    const char *asked_value[N_QUEUE_ATTRS];
+    size_t n_asked;
+    struct pair_list merged;
+    char *queue_name;
+    char modified[24];
+};
+
+static void change_free(void *p)
+{
+    struct queue_change *ch = p;
+    if (!ch)
+        return;
+    free(ch->merged.data);
+    free(ch->queue_name);
+    free(ch);
+}
+
+/* The RedrivePolicy's target queue (same account) and maxReceiveCount; false on anything else. */
+static bool read_redrive(const struct sqs_call *c, const char *text, char dlq[256], uint32_t *max)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(text, 0, &jerr);
+    json_t *arn = o ? json_object_get(o, "deadLetterTargetArn") : NULL;
+    json_t *count = o ? json_object_get(o, "maxReceiveCount") : NULL;
+    bool ok = json_is_string(arn) && (json_is_integer(count) || json_is_string(count));
+    long long n = 0;
+    if (ok)
+        n = json_is_integer(count) ? (long long)json_integer_value(count)
+                                   : strtoll(json_string_value(count), NULL, 10);
+    ok = ok && n >= 1 && n <= SQS_REDRIVE_MAX;
+    if (ok) {
+        /* arn:aws:sqs:<region>:<account>:<queue>, and the account must be this one */
+        const char *s = json_string_value(arn);
+        const char *last = strrchr(s, ':');
+        const char *acct_end = last;
+        const char *acct = NULL;
+        for (const char *p = last - 1; last && p > s; p--)
+            if (*p == ':') {
+                acct = p + 1;
+                break;
+            }
+        ok = last && acct && strncmp(s, "arn:", 4) == 0 &&
+             (size_t)(acct_end - acct) == strlen(c->project) &&
+             strncmp(acct, c->project, strlen(c->project)) == 0 && strlen(last + 1) < 256 &&
+             api_valid_name(last + 1);
+        if (ok)
+            snprintf(dlq, 256, "%s", last + 1);
+    }
+    *max = (uint32_t)n;
+    json_decref(o);
+    return ok;
+}
+
+/* Reads Attribute.N.Name/Value (and boto 2's unnumbered Attribute.Name/Value) into ch.
+ * False when answered with an error. */
+static bool read_change(struct sqs_call *c, struct queue_change *ch)
+{
+    for (size_t i = 0;; i++) {
+        const char *name = i ? sqs_paramf(c, "Attribute.%zu.Name", i) : sqs_param(c, "Attribute.Name");
+        const char *value = i ? sqs_paramf(c, "Attribute.%zu.Value", i) : sqs_param(c, "Attribute.Value");
+        if (!name) {
+            if (i)
+                return true;
+            continue;
+        }
+        const struct queue_attr *a = find_attr(name);
+        if (!a || a->kind == A_READ_ONLY) {
+            sqs_fail(c, SQS_INVALID_ATTRIBUTE_NAME, "Unknown Attribute %.100s.", name);
+            return false;
+        }
+        if (!value) {
+            sqs_fail(c, SQS_MISSING_PARAMETER, "The attribute %s needs a value.", name);
+            return false;
+        }
+        if (ch->n_asked < N_QUEUE_ATTRS) {
+            ch->asked_name[ch->n_asked] = a->name;
+            ch->asked_value[ch->n_asked++] = value;
+        }
+        uint32_t v = 0;
+        bool bad = false;
+        switch (a->kind) {
+        case A_NUMBER:
+            if (!sqs_uint(c, name, value, a->min, a->max, &v, &bad))
+                return false;
+            if (strcmp(name, "VisibilityTimeout") == 0) {
+                ch->cfg.has_message_timeout = true;
+                ch->cfg.message_timeout_s = v;
+            } else if (strcmp(name, "MessageRetentionPeriod") == 0) {
+                ch->cfg.has_message_expiration = true;
+                ch->cfg.message_expiration_s = v;
+            } else if (ch->n_front < N_QUEUE_ATTRS) {
+                ch->front[ch->n_front++] = (struct setting){a->name, value};
+            }
+            break;
+        case A_TEXT:
+            if (ch->n_front < N_QUEUE_ATTRS)
+                ch->front[ch->n_front++] = (struct setting){a->name, value[0] ? value : NULL};
+            break;
+        case A_REDRIVE:
+            ch->cfg.has_dead_letter_queue = true;
+            ch->cfg.dead_letter_queue = "";
+            if (value[0]) {
+                if (!read_redrive(c, value, ch->dead_letter, &v)) {
+                    sqs_fail(c, SQS_INVALID_PARAMETER_VALUE,
+                             "Value %.200s for parameter RedrivePolicy is invalid. Reason: it must be"
+                             " {\"deadLetterTargetArn\": \"arn:aws:sqs:REGION:%s:QUEUE\","
+                             " \"maxReceiveCount\": 1 to 1000} (the dead-letter queue in the same"
+                             " account).", value, c->project);
+                    return false;
+                }
+                ch->cfg.dead_letter_queue = ch->dead_letter;
+                ch->cfg.has_dead_letter_max = true;
+                ch->cfg.dead_letter_max = v;
+            }
+            break;
+        case A_FIFO:
+            if (strcmp(value, "false") != 0) {
+                sqs_fail(c, SQS_INVALID_PARAMETER_VALUE,
+                         "anvil serves standard queues only: FIFO queues (%s) are not supported.", name);
+                return false;
+            }
+            break;
+        case A_READ_ONLY:
+            break;
+        }
+    }
+}
+
+/* Sets ch->cfg's front attributes to `old` with ch's changes, and LastModifiedTimestamp. */
+static bool apply_front(struct sqs_call *c, struct queue_change *ch, const struct blob *old)
+{
+    snprintf(ch->modified, sizeof(ch->modified), "%lld", (long long)time(NULL));
+    if (ch->n_front < N_QUEUE_ATTRS + 1)
+        ch->front[ch->n_front++] = (struct setting){"LastModifiedTimestamp", ch->modified};
+    if (pairs_merge(old, ch->front, ch->n_front, &ch->merged) != 0) {
+        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
+        return false;
+    }
+    ch->cfg.has_attributes = true;
+    ch->cfg.attributes = ch->merged.data;
+    ch->cfg.attributes_len = ch->merged.len;
+    return true;
+}
+
+static bool valid_sqs_queue_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > SQS_NAME_MAX)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_'))
+            return false;
+    return true;
+}
+
+static void reply_url(struct sqs_call *c, const char *name)
+{
+    struct jw url = {0};
+    sqs_queue_url(c, &url, name);
+    size_t len = 0;
+    char *text = jw_take(&url, &len);
+    so_begin(c, true);
+    so_string(c, "QueueUrl", text ? text : "", text ? len : 0);
+    so_end(c);
+    free(text);
+    sqs_reply(c);
+}
+
+/* ---- CreateQueue ---- */
+
+static void on_created(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    struct queue_change *ch = c->state;
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    reply_url(c, ch->queue_name);
+}
+
+/* Is what CreateQueue asked for what the existing queue has? */
+static bool same_attributes(struct sqs_call *c, const struct queue_change *ch,
+                            const struct eng_queue_info *q)
+{
+    for (size_t i = 0; i < ch->n_asked; i++) {
+        const struct queue_attr *a = find_attr(ch->asked_name[i]);
+        char buf[700];
+        if (a->kind == A_FIFO)
+            continue;
+        const char *have = attr_value(c, q, a, buf, sizeof(buf));
+        const char *asked = ch->asked_value[i];
+        if (a->kind == A_NUMBER) {
+            if (!have || strtoull(have, NULL, 10) != strtoull(asked, NULL, 10))
+                return false;
+        } else if (a->kind == A_REDRIVE) {
+            char dlq[256];
+            uint32_t max = 0;
+            bool none = asked[0] == '\0';
+            if (none != !q->dead_letter_queue)
+                return false;
+            if (!none && (!read_redrive(c, asked, dlq, &max) || strcmp(dlq, q->dead_letter_queue) != 0 ||
+                          max != q->dead_letter_max))
+                return false;
+        } else if (strcmp(have ? have : "", asked) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void on_create_looked_up(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    struct queue_change *ch = c->state;
+    if (res->status == ENG_OK) {
+        if (same_attributes(c, ch, &res->queue))
+            reply_url(c, ch->queue_name);
+        else
+            sqs_fail(c, SQS_QUEUE_EXISTS,
+                     "A queue already exists with the same name and a different value for an attribute.");
+        return;
+    }
+    if (res->status != ENG_QUEUE_NOT_FOUND) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    /* a new queue: SQS's defaults where the request says nothing */
+    if (!ch->cfg.has_message_timeout) {
+        ch->cfg.has_message_timeout = true;
+        ch->cfg.message_timeout_s = SQS_VISIBILITY_DEFAULT_S;
+    }
+    if (!ch->cfg.has_message_expiration) {
+        ch->cfg.has_message_expiration = true;
+        ch->cfg.message_expiration_s = SQS_RETENTION_DEFAULT_S;
+    }
+    if (ch->cfg.has_dead_letter_queue && !ch->cfg.dead_letter_queue[0])
+        ch->cfg.has_dead_letter_queue = false;
+    if (!apply_front(c, ch, NULL))
+        return;
+    eng_queue_put(c->api->engine, &c->ops[1], c->project, ch->queue_name, &ch->cfg);
+}
+
+void sqs_create_queue(struct sqs_call *c)
+{
+    const char *name = sqs_param(c, "QueueName");
+    if (!name) {
+        sqs_fail(c, SQS_MISSING_PARAMETER, "The request must contain the parameter QueueName.");
+        return;
+    }
+    size_t n = strlen(name);
+    if (n > 5 && strcmp(name + n - 5, ".fifo") == 0) {
+        sqs_fail(c, SQS_INVALID_PARAMETER_VALUE,
+                 "anvil serves standard queues only: FIFO queues (.fifo) are not supported.");
+        return;
+    }
+    if (!valid_sqs_queue_name(name)) {
+        sqs_fail(c, SQS_INVALID_PARAMETER_VALUE,
+                 "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length");
+        return;
+    }
+    struct queue_change *ch = calloc(1, sizeof(*ch));
+    if (!ch || !(ch->queue_name = strdup(name))) {
+        change_free(ch);
+        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
+        return;
+    }
+    c->state = ch;
+    c->free_state = change_free;
+    if (!read_change(c, ch) || !sqs_ops(c, 2, on_create_looked_up))
+        return;
+    c->ops[1].done = on_created;
+    eng_queue_get(c->api->engine, &c->ops[0], c->project, ch->queue_name);
+}
+
+/* ---- SetQueueAttributes ---- */
+
+static void on_set(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    so_begin(c, false);
+    so_end(c);
+    sqs_reply(c);
+}
+
+static void on_set_looked_up(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    struct queue_change *ch = c->state;
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    if (!apply_front(c, ch, res->queue.attributes))
+        return;
+    eng_queue_patch(c->api->engine, &c->ops[1], c->project, c->queue, &ch->cfg);
+}
+
+void sqs_set_queue_attributes(struct sqs_call *c)
+{
+    if (!sqs_need_queue(c))
+        return;
+    struct queue_change *ch = calloc(1, sizeof(*ch));
+    if (!ch) {
+        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
+        return;
+    }
+    c->state = ch;
+    c->free_state = change_free;
+    if (!read_change(c, ch) || !sqs_ops(c, 2, on_set_looked_up))
+        return;
+    c->ops[1].done = on_set;
+    eng_queue_get(c->api->engine, &c->ops[0], c->project, c->queue);
+}
+
+/* ---- GetQueueUrl ---- */
+
+static void on_url_looked_up(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    reply_url(c, res->queue.name);
+}
+
+void sqs_get_queue_url(struct sqs_call *c)
+{
+    const char *name = sqs_param(c, "QueueName");
+    if (!name) {
+        sqs_fail(c, SQS_MISSING_PARAMETER, "The request must contain the parameter QueueName.");
+        return;
+    }
+    if (!api_valid_name(name)) {
+        sqs_fail(c, SQS_NON_EXISTENT_QUEUE, NULL);
+        return;
+    }
+    if (sqs_ops(c, 1, on_url_looked_up))
+        eng_queue_get(c->api->engine, &c->ops[0], c->project, name);
+}
+
+/* ---- ListQueues ---- */
+
+static void on_listed(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    uint32_t max = (uint32_t)(uintptr_t)c->state;
+    so_begin(c, true);
+    so_list_begin(c, "QueueUrls");
+    size_t shown = res->n_names < max ? res->n_names : max;
+    for (size_t i = 0; i < shown; i++) {
+        struct jw url = {0};
+        sqs_queue_url(c, &url, res->names[i]);
+        size_t len = 0;
+        char *text = jw_take(&url, &len);
+        so_item_text(c, "QueueUrl", text ? text : "");
+        free(text);
+    }
+    so_list_end(c);
+    if (res->n_names > max && shown) /* more remain: the last name shown is where to go on */
+        so_text(c, "NextToken", res->names[shown - 1]);
+    so_end(c);
+    sqs_reply(c);
+}
+
+void sqs_list_queues(struct sqs_call *c)
+{
+    const char *prefix = sqs_param(c, "QueueNamePrefix");
+    const char *token = sqs_param(c, "NextToken");
+    uint32_t max = SQS_LIST_MAX;
+    bool bad = false, paged = sqs_uint(c, "MaxResults", sqs_param(c, "MaxResults"), 1, SQS_LIST_MAX, &max, &bad);
+    if (bad)
+        return;
+    c->state = (void *)(uintptr_t)max;
+    if (sqs_ops(c, 1, on_listed)) /* one more than shown tells whether more remain */
+        eng_queue_list(c->api->engine, &c->ops[0], c->project, prefix, token,
+                       paged ? max + 1 : SQS_LIST_MAX);
+}
+
+/* ---- GetQueueAttributes ---- */
+
+/* Is name (an AttributeName.N or All) among the asked ones? */
+static bool attr_asked(const struct sqs_call *c, const char *name)
+{
+    for (size_t i = 0;; i++) {
+        const char *n = i ? sqs_paramf(c, "AttributeName.%zu", i) : sqs_param(c, "AttributeName");
+        if (!n && i)
+            return false;
+        if (n && (strcmp(n, "All") == 0 || strcmp(n, name) == 0))
+            return true;
+    }
+}
+
+static void on_attributes(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    so_begin(c, true);
+    bool any = false;
+    for (size_t i = 0; i < N_QUEUE_ATTRS; i++) {
+        char buf[700];
+        const struct queue_attr *a = &queue_attrs[i];
+        if (!attr_asked(c, a->name))
+            continue;
+        const char *v = attr_value(c, &res->queue, a, buf, sizeof(buf));
+        if (!v)
+            continue;
+        if (!any)
+            so_map_begin(c, "Attributes");
+        any = true;
+        so_map_text(c, "Attribute", a->name, v);
+    }
+    if (any)
+        so_map_end(c);
+    so_end(c);
+    sqs_reply(c);
+}
+
+void sqs_get_queue_attributes(struct sqs_call *c)
+{
+    if (!sqs_need_queue(c))
+        return;
+    for (size_t i = 0;; i++) {
+        const char *n = i ? sqs_paramf(c, "AttributeName.%zu", i) : sqs_param(c, "AttributeName");
+        if (!n && i)
+            break;
+        if (n && strcmp(n, "All") != 0 && !find_attr(n)) {
+            sqs_fail(c, SQS_INVALID_ATTRIBUTE_NAME, "Unknown Attribute %.100s.", n);
+            return;
+        }
+    }
+    if (sqs_ops(c, 1, on_attributes))
+        eng_queue_get(c->api->engine, &c->ops[0], c->project, c->queue);
+}
+
+/* ---- DeleteQueue, PurgeQueue ---- */
+
+static void on_done_empty(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    so_begin(c, false);
+    so_end(c);
+    sqs_reply(c);
+}
+
+void sqs_delete_queue(struct sqs_call *c)
+{
+    if (sqs_need_queue(c) && sqs_ops(c, 1, on_done_empty))
+        eng_queue_delete(c->api->engine, &c->ops[0], c->project, c->queue);
+}
+
+void sqs_purge_queue(struct sqs_call *c)
+{
+    if (sqs_need_queue(c) && sqs_ops(c, 1, on_done_empty))
+        eng_clear(c->api->engine, &c->ops[0], c->project, c->queue);
+}
+
+/* ---- tags: front attributes named "tag:KEY" ---- */
+
+static void on_tags(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    so_begin(c, true);
+    const struct blob *b = res->queue.attributes;
+    bool any = false;
+    for (size_t off = 0; b && off < b->len;) {
+        const char *name = b->data + off;
+        size_t nl = strnlen(name, b->len - off);
+        if (off + nl + 1 >= b->len)
+            break;
+        const char *value = name + nl + 1;
+        off += nl + strnlen(value, b->len - off - nl - 1) + 2;
+        if (strncmp(name, "tag:", 4) != 0)
+            continue;
+        if (!any) {
+            if (c->protocol == SQS_JSON)
+                so_map_begin(c, "Tags");
+        }
+        any = true;
+        if (c->protocol == SQS_JSON) {
+            so_map_text(c, "Tag", name + 4, value);
+        } else {
+            so_item_begin(c, "Tag");
+            so_text(c, "Key", name + 4);
+            so_text(c, "Value", value);
+            so_item_end(c, "Tag");
+        }
+    }
+    if (any && c->protocol == SQS_JSON)
+        so_map_end(c);
+    so_end(c);
+    sqs_reply(c);
+}
+
+void sqs_list_queue_tags(struct sqs_call *c)
+{
+    if (sqs_need_queue(c) && sqs_ops(c, 1, on_tags))
+        eng_queue_get(c->api->engine, &c->ops[0], c->project, c->queue);
+}
+
+struct tag_change {
+    struct queue_change ch;
+    char names[SQS_BATCH_MAX * 5][140];
+};
+
+static void on_tag_looked_up(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    struct queue_change *ch = c->state;
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    if (pairs_merge(res->queue.attributes, ch->front, ch->n_front, &ch->merged) != 0) {
+        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
+        return;
+    }
+    ch->cfg.has_attributes = true;
+    ch->cfg.attributes = ch->merged.data;
+    ch->cfg.attributes_len = ch->merged.len;
+    eng_queue_patch(c->api->engine, &c->ops[1], c->project, c->queue, &ch->cfg);
+}
+
+static void tags_change(struct sqs_call *c, bool add)
+{
+    if (!sqs_need_queue(c))
+        return;
+    struct tag_change *t = calloc(1, sizeof(*t));
+    if (!t) {
+        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
+        return;
+    }
+    c->state = &t->ch;
+    c->free_state = change_free; /* ch is t's first member */
+    for (size_t i = 1; t->ch.n_front < N_QUEUE_ATTRS; i++) {
+        const char *key = add ? sqs_paramf(c, "Tag.%zu.Key", i) : sqs_paramf(c, "TagKey.%zu", i);
+        const char *value = add ? sqs_paramf(c, "Tag.%zu.Value", i) : NULL;
+        if (!key)
+            break;
+        if (!key[0] || strlen(key) > 128 || (add && (!value || strlen(value) > 256))) {
+            sqs_fail(c, SQS_INVALID_PARAMETER_VALUE, "Tag %zu is invalid: keys are 1 to 128 characters,"
+                     " values up to 256.", i);
+            return;
+        }
+        snprintf(t->names[t->ch.n_front], sizeof(t->names[0]), "tag:%s", key);
+        t->ch.front[t->ch.n_front] = (struct setting){t->names[t->ch.n_front], value};
+        t->ch.n_front++;
+    }
+    if (sqs_ops(c, 2, on_tag_looked_up)) {
+        c->ops[1].done = on_set;
+        eng_queue_get(c->api->engine, &c->ops[0], c->project, c->queue);
+    }
+}
+
+void sqs_tag_queue(struct sqs_call *c)
+{
+    tags_change(c, true);
+}
+
+void sqs_untag_queue(struct sqs_call *c)
+{
+    tags_change(c, false);
+}
+
+uint32_t sqs_queue_number(const struct eng_queue_info *q, const char *name)
+{
+    const struct queue_attr *a = find_attr(name);
+    const char *v = pairs_get(q->attributes, name);
+    if (!v && a)
+        v = a->fallback;
+    return v ? (uint32_t)strtoul(v, NULL, 10) : 0;
+}
