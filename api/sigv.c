@@ -291,9 +291,9 @@ static bool http_date_to_amz(const char *s, char amz[AMZ_DATE_LEN + 1])
         s[11] != ':' || s[14] != ':' || s[17] != ' ')
         return false;
     int month = 0;
-    for (int i = 0; i < 12 && !month; i++)
+    for (size_t i = 0; i < 12 && !month; i++)
         if (same_ascii_nocase(s, months + 3 * i, 3))
-            month = i + 1;
+            month = (int)i + 1;
     const char *zone = s + 18;
     if (!month || (strcmp(zone, "GMT") != 0 && strcmp(zone, "UTC") != 0 &&
                    strcmp(zone, "+0000") != 0 && strcmp(zone, "-0000") != 0))
@@ -362,8 +362,9 @@ static bool parse_credential(const char *s, size_t len, struct sig_claim *c)
     }
     static const char term[] = "aws4_request";
     const char *date = s + cut[3] + 1;
-    return len - cut[0] - 1 == sizeof(term) - 1 && memcmp(s + cut[0] + 1, term, sizeof(term) - 1) == 0 &&
-           cut[2] - cut[3] - 1 == 8 && digits(date, 4) >= 0 && digits(date + 4, 4) >= 0 &&
+    return len - cut[0] - 1 == sizeof(term) - 1 &&
+           memcmp(s + cut[0] + 1, term, sizeof(term) - 1) == 0 && cut[2] - cut[3] - 1 == 8 &&
+           digits(date, 4) >= 0 && digits(date + 4, 4) >= 0 &&
            copy_token(c->date, sizeof(c->date), date, 8) &&
            copy_token(c->region, sizeof(c->region), s + cut[2] + 1, cut[1] - cut[2] - 1) &&
            copy_token(c->service, sizeof(c->service), s + cut[1] + 1, cut[0] - cut[1] - 1) &&
@@ -507,12 +508,12 @@ static bool parse_expires(const char *s, int64_t *out)
 /* A presigned URL's X-Amz-* parameters; SIG_MISSING when the query has none of them. */
 static enum sig_status read_presigned_params(const struct form *q, struct sig_claim *c)
 {
+    if (!form_find(q, "X-Amz-Algorithm") && !form_find(q, "X-Amz-Credential") &&
+        !form_find(q, "X-Amz-Signature"))
+        return SIG_MISSING;
     const char *alg = text_param(q, "X-Amz-Algorithm");
     const char *cred = text_param(q, "X-Amz-Credential");
     const char *sig = text_param(q, "X-Amz-Signature");
-    if (!alg && !cred && !sig && !form_find(q, "X-Amz-Algorithm") &&
-        !form_find(q, "X-Amz-Credential") && !form_find(q, "X-Amz-Signature"))
-        return SIG_MISSING;
     const char *signed_headers = text_param(q, "X-Amz-SignedHeaders");
     const char *date = text_param(q, "X-Amz-Date");
     const char *expires = text_param(q, "X-Amz-Expires");
@@ -859,12 +860,11 @@ static enum sig_status canonical_request(const struct sig_input *in, const struc
 static void v4_signing_key(const char *secret, const struct sig_claim *c,
                            unsigned char key[DG_SHA256_LEN])
 {
-    char k_secret[4 + MAX_SECRET];
-    size_t slen = strlen(secret);
-    memcpy(k_secret, "AWS4", 4);
-    memcpy(k_secret + 4, secret, slen);
+    char k_secret[4 + MAX_SECRET + 1];
+    int n = snprintf(k_secret, sizeof(k_secret), "AWS4%s", secret); /* sig_check bounds it */
+    size_t klen = n > 0 && (size_t)n < sizeof(k_secret) ? (size_t)n : 0;
     unsigned char a[DG_SHA256_LEN], b[DG_SHA256_LEN];
-    dg_hmac_sha256(k_secret, 4 + slen, c->date, strlen(c->date), a);
+    dg_hmac_sha256(k_secret, klen, c->date, strlen(c->date), a);
     dg_hmac_sha256(a, sizeof(a), c->region, strlen(c->region), b);
     dg_hmac_sha256(b, sizeof(b), c->service, strlen(c->service), a);
     dg_hmac_sha256(a, sizeof(a), "aws4_request", 12, key);
@@ -965,48 +965,47 @@ static bool add_v2_query(struct text *out, const struct form *p)
     return !out->failed;
 }
 
-/* Does the V2 signature over "METHOD\nhost\npath\nquery" (host lowercased) match? */
-static enum sig_status v2_compare(const struct sig_input *in, const char *host, size_t host_len,
-                                  const char *secret, const unsigned char *sig, size_t sig_len,
-                                  bool sha1)
+/* The V2 string to sign, "METHOD\nhost\npath\nquery" (host lowercased); false when it
+ * cannot be built within its limit. */
+static bool v2_string(const struct sig_input *in, const char *host, size_t host_len,
+                      struct text *s)
 {
     const char *path = in->path && in->path[0] ? in->path : "/";
     const char *method = in->method ? in->method : "";
     if (strnlen(path, MAX_PATH + 1) > MAX_PATH || strnlen(method, MAX_METHOD + 1) > MAX_METHOD)
-        return SIG_INCOMPLETE;
-    struct text s;
-    text_init(&s, MAX_V2_TEXT);
-    text_add_str(&s, method);
-    text_add_char(&s, '\n');
+        return false;
+    text_add_str(s, method);
+    text_add_char(s, '\n');
     for (size_t i = 0; i < host_len; i++)
-        text_add_char(&s, lower(host[i]));
-    text_add_char(&s, '\n');
-    text_add_str(&s, path);
-    text_add_char(&s, '\n');
-    if (!add_v2_query(&s, in->params)) {
-        text_free(&s);
-        return SIG_INCOMPLETE;
-    }
+        text_add_char(s, lower(host[i]));
+    text_add_char(s, '\n');
+    text_add_str(s, path);
+    text_add_char(s, '\n');
+    return add_v2_query(s, in->params);
+}
+
+static bool v2_matches(const struct text *s, const char *secret, const unsigned char *sig,
+                       size_t sig_len, bool sha1)
+{
     unsigned char mac[DG_SHA256_LEN];
     size_t mac_len = sha1 ? DG_SHA1_LEN : DG_SHA256_LEN;
     if (sha1)
-        dg_hmac_sha1(secret, strlen(secret), s.s, s.len, mac);
+        dg_hmac_sha1(secret, strlen(secret), s->s, s->len, mac);
     else
-        dg_hmac_sha256(secret, strlen(secret), s.s, s.len, mac);
-    text_free(&s);
+        dg_hmac_sha256(secret, strlen(secret), s->s, s->len, mac);
     bool ok = sig_len == mac_len && !all_zero(mac, mac_len) &&
               same_bytes_const_time(mac, sig, mac_len);
     wipe(mac, sizeof(mac));
-    return ok ? SIG_OK : SIG_MISMATCH;
+    return ok;
 }
 
 /* The Host header's length without a trailing ":port", or its whole length. */
-static size_t host_without_port(const char *host)
+static size_t host_without_port(const char *host, size_t len)
 {
-    const char *colon = strrchr(host, ':');
-    if (!colon || colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1))
-        return strlen(host);
-    return (size_t)(colon - host);
+    size_t colon = len;
+    while (colon > 0 && is_digit(host[colon - 1]))
+        colon--;
+    return colon > 0 && colon < len && host[colon - 1] == ':' ? colon - 1 : len;
 }
 
 static enum sig_status check_v2(const struct sig_input *in, const struct sig_claim *c,
@@ -1031,14 +1030,25 @@ static enum sig_status check_v2(const struct sig_input *in, const struct sig_cla
     size_t host_len = strnlen(host, MAX_HEADER_VALUE + 1);
     if (host_len > MAX_HEADER_VALUE)
         return SIG_INCOMPLETE;
-    st = v2_compare(in, host, host_len, secret, sig, sig_len, sha1);
+    struct text s;
+    text_init(&s, MAX_V2_TEXT);
+    if (!v2_string(in, host, host_len, &s)) {
+        text_free(&s);
+        return SIG_INCOMPLETE;
+    }
+    bool ok = v2_matches(&s, secret, sig, sig_len, sha1);
     /* boto 2 signs its connection's host without the port (HTTPRequest.host), while
      * http.client sends "Host: name:port": on a port other than 80 its requests only
-     * verify against the name alone. */
-    size_t bare = host_without_port(host);
-    if (st == SIG_MISMATCH && bare < host_len)
-        st = v2_compare(in, host, bare, secret, sig, sig_len, sha1);
-    return st;
+     * verify against the name alone. Cut ":port" out of the string and try that. */
+    size_t bare = host_without_port(host, host_len);
+    if (!ok && bare < host_len) {
+        size_t at = strlen(in->method ? in->method : "") + 1 + bare, cut = host_len - bare;
+        memmove(s.s + at, s.s + at + cut, s.len - at - cut + 1);
+        s.len -= cut;
+        ok = v2_matches(&s, secret, sig, sig_len, sha1);
+    }
+    text_free(&s);
+    return ok ? SIG_OK : SIG_MISMATCH;
 }
 
 /* ---- sig_check ---- */

@@ -38,6 +38,8 @@ static const struct {
       "A required parameter is missing."),
     E(SQS_INVALID_ATTRIBUTE_NAME, 400, "InvalidAttributeName", "InvalidAttributeName",
       "Unknown attribute."),
+    E(SQS_INVALID_ATTRIBUTE_VALUE, 400, "InvalidAttributeValue", "InvalidAttributeValue",
+      "An attribute has an invalid value."),
     E(SQS_RECEIPT_HANDLE_INVALID, 400, "ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid",
       "The receipt handle is not valid."),
     E(SQS_MESSAGE_NOT_INFLIGHT, 400, "AWS.SimpleQueueService.MessageNotInflight",
@@ -153,14 +155,15 @@ void sqs_reply(struct sqs_call *c)
 
 void sqs_fail(struct sqs_call *c, enum sqs_error err, const char *detail_fmt, ...)
 {
-    char detail[512];
+    char detail[512], clean[520];
     const char *text = sqs_errors[err].text;
     if (detail_fmt) {
         va_list ap;
         va_start(ap, detail_fmt);
         vsnprintf(detail, sizeof(detail), detail_fmt, ap);
         va_end(ap);
-        text = detail;
+        api_utf8_clean(detail, clean, sizeof(clean)); /* details quote client input */
+        text = clean;
     }
     struct jw *w = &c->out.w;
     jw_free(w);
@@ -294,6 +297,7 @@ static const char *flat_name(const char *action, const char *member, bool *is_ma
         {"MessageAttributes", "MessageAttribute", "Name", true},
         {"MessageSystemAttributes", "MessageSystemAttribute", "Name", true},
         {"Tags", "Tag", "Key", true},
+        {"tags", "Tag", "Key", true}, /* CreateQueue's own spelling */
         {"AttributeNames", "AttributeName", NULL, false},
         {"MessageAttributeNames", "MessageAttributeName", NULL, false},
         {"MessageSystemAttributeNames", "MessageSystemAttributeName", NULL, false},
@@ -347,11 +351,11 @@ static int flatten_object(struct form *f, const char *action, const char *prefix
                 if (flatten_value(f, action, name, item, depth + 1) != 0)
                     return -1;
             }
-        } else if (flat && json_is_array(v)) {
+        } else if (json_is_array(v)) { /* lists: Member.N, or the query protocol's name */
             size_t i;
             json_t *item;
             json_array_foreach (v, i, item) {
-                snprintf(name, sizeof(name), "%s%s.%zu", prefix, flat, i + 1);
+                snprintf(name, sizeof(name), "%s%s.%zu", prefix, flat ? flat : member, i + 1);
                 if (flatten_value(f, action, name, item, depth + 1) != 0)
                     return -1;
             }
@@ -519,6 +523,7 @@ static const struct {
     {"SetQueueAttributes", sqs_set_queue_attributes},
     {"DeleteQueue", sqs_delete_queue},
     {"PurgeQueue", sqs_purge_queue},
+    {"ListDeadLetterSourceQueues", sqs_list_dead_letter_sources},
     {"ListQueueTags", sqs_list_queue_tags},
     {"TagQueue", sqs_tag_queue},
     {"UntagQueue", sqs_untag_queue},
@@ -533,8 +538,8 @@ static const struct {
 
 /* SQS actions anvil knows of but does not offer (docs/api.md says why). */
 static const char *const unsupported[] = {"AddPermission", "RemovePermission",
-                                          "ListDeadLetterSourceQueues", "StartMessageMoveTask",
-                                          "CancelMessageMoveTask", "ListMessageMoveTasks"};
+                                          "StartMessageMoveTask", "CancelMessageMoveTask",
+                                          "ListMessageMoveTasks"};
 
 bool sqs_claims(struct api_request *req)
 {
@@ -559,9 +564,10 @@ bool sqs_claims(struct api_request *req)
 
 const char *sqs_need_queue(struct sqs_call *c)
 {
-    if (!c->queue)
-        sqs_fail(c, SQS_MISSING_PARAMETER, "The request must contain the parameter QueueUrl.");
-    return c->queue;
+    if (c->queue)
+        return c->queue;
+    sqs_fail(c, SQS_MISSING_PARAMETER, "The request must contain the parameter QueueUrl.");
+    return NULL; /* c is gone */
 }
 
 void sqs_queue_url(const struct sqs_call *c, struct jw *w, const char *name)
@@ -606,7 +612,7 @@ static bool read_params(struct sqs_call *c)
             return true;
         json_error_t jerr;
         json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-        bool ok = root && json_is_object(root) && flatten_object(&c->params, c->action, "", root, 0) == 0;
+        bool ok = json_is_object(root) && flatten_object(&c->params, c->action, "", root, 0) == 0;
         json_decref(root);
         return ok;
     }

@@ -42,6 +42,7 @@ enum sqs_error {
     SQS_INVALID_PARAMETER_VALUE,
     SQS_MISSING_PARAMETER,
     SQS_INVALID_ATTRIBUTE_NAME,
+    SQS_INVALID_ATTRIBUTE_VALUE,
     SQS_RECEIPT_HANDLE_INVALID,
     SQS_MESSAGE_NOT_INFLIGHT,
     SQS_EMPTY_BATCH,
@@ -92,6 +93,7 @@ struct sqs_call {
     /* Engine calls of this request: one op, or one per batch entry. */
     struct eng_op *ops;
     size_t n_ops, pending;
+    uint32_t max_results;     /* ListQueues: URLs to show */
     void *state;              /* the action's own, freed with the call */
     void (*free_state)(void *state);
     bool answered;
@@ -181,6 +183,7 @@ void sqs_get_queue_attributes(struct sqs_call *c);
 void sqs_set_queue_attributes(struct sqs_call *c);
 void sqs_delete_queue(struct sqs_call *c);
 void sqs_purge_queue(struct sqs_call *c);
+void sqs_list_dead_letter_sources(struct sqs_call *c);
 void sqs_list_queue_tags(struct sqs_call *c);
 void sqs_tag_queue(struct sqs_call *c);
 void sqs_untag_queue(struct sqs_call *c);

@@ -127,7 +127,7 @@ bool sqs_attrs_read(const struct sqs_call *c, const char *prefix, struct sqs_att
                       " trailing or doubled '.', and not start with AWS. or Amazon.";
         else if (has_attr(out, name))
             problem = "the name is repeated";
-        else if (!type || !type[0] || strlen(type) > ATTR_TYPE_MAX ||
+        else if (!type || !type[0] || strlen(type) > ATTR_TYPE_MAX || !sqs_valid_body(type, strlen(type)) ||
                  !(type_is(type, "String") || type_is(type, "Number") || type_is(type, "Binary")))
             problem = "DataType must be String, Number or Binary, optionally with a .suffix";
         else if (type_is(type, "Binary")) {

@@ -388,10 +388,11 @@ static void write_message(struct sqs_call *c, const struct eng_message *m)
     dg_md5_hex(m->body->data, m->body->len, md5);
     so_text(c, "MD5OfBody", md5);
     so_string(c, "Body", m->body->data, m->body->len);
-    static const char *const system[] = {"SenderId", "SentTimestamp", "ApproximateReceiveCount"};
+    static const char *const system[] = {"SenderId", "SentTimestamp", "ApproximateReceiveCount",
+                                         "ApproximateFirstReceiveTimestamp"};
     bool any = false;
     for (size_t k = 0; k < sizeof(system) / sizeof(system[0]); k++) {
-        if (!system_wanted(c, system[k]))
+        if (!system_wanted(c, system[k]) || (k == 3 && !m->first_reserved_at_ms))
             continue;
         if (!any)
             so_map_begin(c, "Attributes");
@@ -400,8 +401,10 @@ static void write_message(struct sqs_call *c, const struct eng_message *m)
             snprintf(num, sizeof(num), "%.23s", c->project);
         else if (k == 1)
             snprintf(num, sizeof(num), "%lld", (long long)m->created_at_ms);
-        else
+        else if (k == 2)
             snprintf(num, sizeof(num), "%u", m->reserved_count);
+        else
+            snprintf(num, sizeof(num), "%lld", (long long)m->first_reserved_at_ms);
         so_map_text(c, "Attribute", system[k], k == 0 ? c->project : num);
     }
     if (any)
@@ -456,19 +459,25 @@ void sqs_receive_message(struct sqs_call *c)
     }
     c->state = r;
     c->free_state = free;
-    bool bad = false;
-    r->args.n = 1;
+    /* a failed sqs_uint() has answered and freed c (and r): check before touching them */
+    bool bad = false, exact, has_wait;
+    uint32_t n = 1, timeout_s = 0, wait_s = 0;
     (void)sqs_uint(c, "MaxNumberOfMessages", sqs_param(c, "MaxNumberOfMessages"), 1, SQS_BATCH_MAX,
-                   &r->args.n, &bad);
+                   &n, &bad);
     if (bad)
         return;
-    r->args.exact_timeout = sqs_uint(c, "VisibilityTimeout", sqs_param(c, "VisibilityTimeout"), 0,
-                                     SQS_VISIBILITY_MAX_S, &r->args.timeout_s, &bad);
+    exact = sqs_uint(c, "VisibilityTimeout", sqs_param(c, "VisibilityTimeout"), 0,
+                     SQS_VISIBILITY_MAX_S, &timeout_s, &bad);
     if (bad)
         return;
-    r->has_wait = sqs_uint(c, "WaitTimeSeconds", sqs_param(c, "WaitTimeSeconds"), 0, SQS_WAIT_MAX_S,
-                           &r->args.wait_s, &bad);
-    if (bad || !sqs_ops(c, 2, on_receive_looked_up))
+    has_wait = sqs_uint(c, "WaitTimeSeconds", sqs_param(c, "WaitTimeSeconds"), 0, SQS_WAIT_MAX_S,
+                        &wait_s, &bad);
+    if (bad)
+        return;
+    r->args = (struct eng_reserve_args){.n = n, .timeout_s = timeout_s, .exact_timeout = exact,
+                                        .wait_s = wait_s};
+    r->has_wait = has_wait;
+    if (!sqs_ops(c, 2, on_receive_looked_up))
         return;
     c->ops[1].done = on_received;
     c->req->long_poll = !r->has_wait || r->args.wait_s > 0;

@@ -34,11 +34,18 @@ void so_xml_escape(struct jw *w, const char *text, size_t len)
                 rep = "&#xFFFD;";
             }
         }
+        size_t skip = 1;
+        if (!rep && (unsigned char)text[i] == 0xef && i + 2 < len && (unsigned char)text[i + 1] == 0xbf &&
+            ((unsigned char)text[i + 2] == 0xbe || (unsigned char)text[i + 2] == 0xbf)) {
+            rep = "&#xFFFD;"; /* U+FFFE and U+FFFF are not XML characters either */
+            skip = 3;
+        }
         if (!rep)
             continue;
         jw_raw(w, text + start, i - start);
         jw_lit(w, rep);
-        start = i + 1;
+        start = i + skip;
+        i += skip - 1;
     }
     jw_raw(w, text + start, len - start);
 }

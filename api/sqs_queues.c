@@ -184,9 +184,12 @@ static const char *attr_value(const struct sqs_call *c, const struct eng_queue_i
 
 /* ---- reading the attributes of a CreateQueue or SetQueueAttributes ---- */
 
+enum { TAGS_MAX = 50 };
+
 struct queue_change {
     struct eng_queue_config cfg;
-    struct setting front[N_QUEUE_ATTRS + 1];
+    struct setting front[N_QUEUE_ATTRS + 1 + TAGS_MAX];
+    char tag_names[TAGS_MAX][140];
     size_t n_front;
     char dead_letter[256];
     /* what was asked, for CreateQueue's comparison with an existing queue */
@@ -195,6 +198,7 @@ struct queue_change {
     size_t n_asked;
     struct pair_list merged;
     char *queue_name;
+    const char *lookup;   /* the queue the change is for */
     char modified[24];
 };
 
@@ -270,11 +274,17 @@ static bool read_change(struct sqs_call *c, struct queue_change *ch)
             ch->asked_value[ch->n_asked++] = value;
         }
         uint32_t v = 0;
-        bool bad = false;
         switch (a->kind) {
-        case A_NUMBER:
-            if (!sqs_uint(c, name, value, a->min, a->max, &v, &bad))
+        case A_NUMBER: {
+            char *end = NULL;
+            unsigned long long n = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 0;
+            if (!end || *end || n < a->min || n > a->max) {
+                sqs_fail(c, SQS_INVALID_ATTRIBUTE_VALUE,
+                         "Invalid value for the parameter %s: %.64s is not a whole number from %u to %u.",
+                         name, value, a->min, a->max);
                 return false;
+            }
+            v = (uint32_t)n;
             if (strcmp(name, "VisibilityTimeout") == 0) {
                 ch->cfg.has_message_timeout = true;
                 ch->cfg.message_timeout_s = v;
@@ -285,7 +295,13 @@ static bool read_change(struct sqs_call *c, struct queue_change *ch)
                 ch->front[ch->n_front++] = (struct setting){a->name, value};
             }
             break;
+        }
         case A_TEXT:
+            if (!sqs_valid_body(value, strlen(value))) {
+                sqs_fail(c, SQS_INVALID_ATTRIBUTE_VALUE, "Invalid value for the parameter %s:"
+                         " characters outside the allowed set.", name);
+                return false;
+            }
             if (ch->n_front < N_QUEUE_ATTRS)
                 ch->front[ch->n_front++] = (struct setting){a->name, value[0] ? value : NULL};
             break;
@@ -294,7 +310,7 @@ static bool read_change(struct sqs_call *c, struct queue_change *ch)
             ch->cfg.dead_letter_queue = "";
             if (value[0]) {
                 if (!read_redrive(c, value, ch->dead_letter, &v)) {
-                    sqs_fail(c, SQS_INVALID_PARAMETER_VALUE,
+                    sqs_fail(c, SQS_INVALID_ATTRIBUTE_VALUE,
                              "Value %.200s for parameter RedrivePolicy is invalid. Reason: it must be"
                              " {\"deadLetterTargetArn\": \"arn:aws:sqs:REGION:%s:QUEUE\","
                              " \"maxReceiveCount\": 1 to 1000} (the dead-letter queue in the same"
@@ -323,7 +339,7 @@ static bool read_change(struct sqs_call *c, struct queue_change *ch)
 static bool apply_front(struct sqs_call *c, struct queue_change *ch, const struct blob *old)
 {
     snprintf(ch->modified, sizeof(ch->modified), "%lld", (long long)time(NULL));
-    if (ch->n_front < N_QUEUE_ATTRS + 1)
+    if (ch->n_front < sizeof(ch->front) / sizeof(ch->front[0]))
         ch->front[ch->n_front++] = (struct setting){"LastModifiedTimestamp", ch->modified};
     if (pairs_merge(old, ch->front, ch->n_front, &ch->merged) != 0) {
         sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
@@ -358,6 +374,40 @@ static void reply_url(struct sqs_call *c, const char *name)
     so_end(c);
     free(text);
     sqs_reply(c);
+}
+
+/* A RedrivePolicy must name an existing queue (as in SQS): checked first, on ops[2]. */
+static void on_dead_letter_checked(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    struct queue_change *ch = c->state;
+    if (res->status == ENG_QUEUE_NOT_FOUND) {
+        sqs_fail(c, SQS_INVALID_ATTRIBUTE_VALUE, "Value for parameter RedrivePolicy is invalid."
+                 " Reason: Dead letter target does not exist: %.100s.", ch->dead_letter);
+        return;
+    }
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    eng_queue_get(c->api->engine, &c->ops[0], c->project, ch->lookup);
+}
+
+/* Looks the queue up (ops[0], then `looked_up` applies the change with ops[1], which ends in
+ * `finished`), after checking the dead-letter target when there is one. */
+static void start_change(struct sqs_call *c, const char *queue, eng_done_fn looked_up,
+                         eng_done_fn finished)
+{
+    struct queue_change *ch = c->state;
+    if (!sqs_ops(c, 3, looked_up))
+        return;
+    c->ops[1].done = finished;
+    c->ops[2].done = on_dead_letter_checked;
+    ch->lookup = queue;
+    if (ch->cfg.has_dead_letter_queue && ch->cfg.dead_letter_queue[0])
+        eng_queue_get(c->api->engine, &c->ops[2], c->project, ch->dead_letter);
+    else
+        eng_queue_get(c->api->engine, &c->ops[0], c->project, queue);
 }
 
 /* ---- CreateQueue ---- */
@@ -461,10 +511,22 @@ void sqs_create_queue(struct sqs_call *c)
     }
     c->state = ch;
     c->free_state = change_free;
-    if (!read_change(c, ch) || !sqs_ops(c, 2, on_create_looked_up))
+    if (!read_change(c, ch))
         return;
-    c->ops[1].done = on_created;
-    eng_queue_get(c->api->engine, &c->ops[0], c->project, ch->queue_name);
+    for (size_t i = 1;; i++) { /* tags given at creation */
+        const char *key = sqs_paramf(c, "Tag.%zu.Key", i), *value = sqs_paramf(c, "Tag.%zu.Value", i);
+        if (!key)
+            break;
+        if (i > TAGS_MAX || !key[0] || strlen(key) > 128 || !value || strlen(value) > 256 ||
+            !sqs_valid_body(key, strlen(key)) || !sqs_valid_body(value, strlen(value))) {
+            sqs_fail(c, SQS_INVALID_PARAMETER_VALUE, "Tag %zu is invalid: at most 50 tags, keys of 1"
+                     " to 128 characters, values up to 256.", i);
+            return;
+        }
+        snprintf(ch->tag_names[i - 1], sizeof(ch->tag_names[0]), "tag:%s", key);
+        ch->front[ch->n_front++] = (struct setting){ch->tag_names[i - 1], value};
+    }
+    start_change(c, ch->queue_name, on_create_looked_up, on_created);
 }
 
 /* ---- SetQueueAttributes ---- */
@@ -505,10 +567,8 @@ void sqs_set_queue_attributes(struct sqs_call *c)
     }
     c->state = ch;
     c->free_state = change_free;
-    if (!read_change(c, ch) || !sqs_ops(c, 2, on_set_looked_up))
-        return;
-    c->ops[1].done = on_set;
-    eng_queue_get(c->api->engine, &c->ops[0], c->project, c->queue);
+    if (read_change(c, ch))
+        start_change(c, c->queue, on_set_looked_up, on_set);
 }
 
 /* ---- GetQueueUrl ---- */
@@ -547,7 +607,7 @@ static void on_listed(struct eng_op *op, const struct eng_result *res)
         sqs_fail_engine(c, res->status);
         return;
     }
-    uint32_t max = (uint32_t)(uintptr_t)c->state;
+    uint32_t max = c->max_results;
     so_begin(c, true);
     so_list_begin(c, "QueueUrls");
     size_t shown = res->n_names < max ? res->n_names : max;
@@ -574,7 +634,7 @@ void sqs_list_queues(struct sqs_call *c)
     bool bad = false, paged = sqs_uint(c, "MaxResults", sqs_param(c, "MaxResults"), 1, SQS_LIST_MAX, &max, &bad);
     if (bad)
         return;
-    c->state = (void *)(uintptr_t)max;
+    c->max_results = max;
     if (sqs_ops(c, 1, on_listed)) /* one more than shown tells whether more remain */
         eng_queue_list(c->api->engine, &c->ops[0], c->project, prefix, token,
                        paged ? max + 1 : SQS_LIST_MAX);
@@ -665,6 +725,103 @@ void sqs_purge_queue(struct sqs_call *c)
         eng_clear(c->api->engine, &c->ops[0], c->project, c->queue);
 }
 
+/* ---- ListDeadLetterSourceQueues: the queues of the account whose dead letters go here ---- */
+
+struct sources {
+    char **names;   /* every queue of the account (the list's answer), owned */
+    size_t n;
+    bool *is_source;
+};
+
+static void sources_free(void *p)
+{
+    struct sources *s = p;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        free(s->names[i]);
+    free(s->names);
+    free(s->is_source);
+    free(s);
+}
+
+static void on_source_looked_up(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    struct sources *s = c->state;
+    size_t i = (size_t)(op - c->ops);
+    s->is_source[i] = res->status == ENG_OK && res->queue.dead_letter_queue &&
+                      strcmp(res->queue.dead_letter_queue, c->queue) == 0;
+    if (--c->pending > 0)
+        return;
+    so_begin(c, true);
+    so_list_begin(c, "queueUrls");
+    for (size_t k = 0; k < s->n; k++) {
+        if (!s->is_source[k])
+            continue;
+        struct jw url = {0};
+        sqs_queue_url(c, &url, s->names[k]);
+        size_t len = 0;
+        char *text = jw_take(&url, &len);
+        so_item_text(c, "QueueUrl", text ? text : "");
+        free(text);
+    }
+    so_list_end(c);
+    so_end(c);
+    sqs_reply(c);
+}
+
+static void on_sources_listed(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    struct sources *s = c->state;
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    s->names = calloc(res->n_names ? res->n_names : 1, sizeof(char *));
+    s->is_source = calloc(res->n_names ? res->n_names : 1, sizeof(bool));
+    for (size_t i = 0; s->names && s->is_source && i < res->n_names; i++)
+        if ((s->names[s->n] = strdup(res->names[i])))
+            s->n++;
+    if (!s->names || !s->is_source || s->n != res->n_names) {
+        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
+        return;
+    }
+    size_t n = s->n; /* at least the dead-letter queue itself, which was found */
+    if (!sqs_ops(c, n, on_source_looked_up))
+        return;
+    for (size_t i = 0; i < n; i++) /* the last may answer and free c and s: n is a copy */
+        eng_queue_get(c->api->engine, &c->ops[i], c->project, s->names[i]);
+}
+
+static void on_source_target_checked(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    if (res->status != ENG_OK) {
+        sqs_fail_engine(c, res->status);
+        return;
+    }
+    eng_queue_list(c->api->engine, &c->ops[1], c->project, NULL, NULL, SQS_LIST_MAX);
+}
+
+void sqs_list_dead_letter_sources(struct sqs_call *c)
+{
+    if (!sqs_need_queue(c))
+        return;
+    struct sources *s = calloc(1, sizeof(*s));
+    if (!s) {
+        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
+        return;
+    }
+    c->state = s;
+    c->free_state = sources_free;
+    if (!sqs_ops(c, 2, on_source_target_checked))
+        return;
+    c->ops[1].done = on_sources_listed;
+    eng_queue_get(c->api->engine, &c->ops[0], c->project, c->queue);
+}
+
 /* ---- tags: front attributes named "tag:KEY" ---- */
 
 static void on_tags(struct eng_op *op, const struct eng_result *res)
@@ -712,11 +869,6 @@ void sqs_list_queue_tags(struct sqs_call *c)
         eng_queue_get(c->api->engine, &c->ops[0], c->project, c->queue);
 }
 
-struct tag_change {
-    struct queue_change ch;
-    char names[SQS_BATCH_MAX * 5][140];
-};
-
 static void on_tag_looked_up(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
@@ -739,26 +891,26 @@ static void tags_change(struct sqs_call *c, bool add)
 {
     if (!sqs_need_queue(c))
         return;
-    struct tag_change *t = calloc(1, sizeof(*t));
-    if (!t) {
+    struct queue_change *ch = calloc(1, sizeof(*ch));
+    if (!ch) {
         sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
         return;
     }
-    c->state = &t->ch;
-    c->free_state = change_free; /* ch is t's first member */
-    for (size_t i = 1; t->ch.n_front < N_QUEUE_ATTRS; i++) {
+    c->state = ch;
+    c->free_state = change_free;
+    for (size_t i = 1;; i++) {
         const char *key = add ? sqs_paramf(c, "Tag.%zu.Key", i) : sqs_paramf(c, "TagKey.%zu", i);
         const char *value = add ? sqs_paramf(c, "Tag.%zu.Value", i) : NULL;
         if (!key)
             break;
-        if (!key[0] || strlen(key) > 128 || (add && (!value || strlen(value) > 256))) {
-            sqs_fail(c, SQS_INVALID_PARAMETER_VALUE, "Tag %zu is invalid: keys are 1 to 128 characters,"
-                     " values up to 256.", i);
+        if (i > TAGS_MAX || !key[0] || strlen(key) > 128 || !sqs_valid_body(key, strlen(key)) ||
+            (add && (!value || strlen(value) > 256 || !sqs_valid_body(value, strlen(value))))) {
+            sqs_fail(c, SQS_INVALID_PARAMETER_VALUE, "Tag %zu is invalid: at most 50 tags, keys of 1"
+                     " to 128 characters, values up to 256.", i);
             return;
         }
-        snprintf(t->names[t->ch.n_front], sizeof(t->names[0]), "tag:%s", key);
-        t->ch.front[t->ch.n_front] = (struct setting){t->names[t->ch.n_front], value};
-        t->ch.n_front++;
+        snprintf(ch->tag_names[i - 1], sizeof(ch->tag_names[0]), "tag:%s", key);
+        ch->front[ch->n_front++] = (struct setting){ch->tag_names[i - 1], value};
     }
     if (sqs_ops(c, 2, on_tag_looked_up)) {
         c->ops[1].done = on_set;

@@ -70,7 +70,7 @@ static void reply_object(struct api_request *req, int http, json_t *obj)
 /* Copies text, replacing every byte that is not part of well-formed UTF-8 with '?': error
  * details quote client input (and jansson's parse errors may cut a character in two), and
  * JSON can only carry valid text. */
-static void utf8_clean(const char *text, char *out, size_t out_len)
+void api_utf8_clean(const char *text, char *out, size_t out_len)
 {
     size_t o = 0;
     for (size_t i = 0; text[i] && o + 5 < out_len;) {
@@ -126,7 +126,7 @@ void api_reply_error(struct api_request *req, int status, const char *detail)
         text = status >= 0 && status < API_STATUS_END && status_map[status].msg
                    ? status_map[status].msg
                    : "Internal error";
-    utf8_clean(text, clean, sizeof(clean));
+    api_utf8_clean(text, clean, sizeof(clean));
     api_reply_msg(req, api_http_status(status), clean);
 }
 

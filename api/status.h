@@ -17,6 +17,9 @@ enum api_status {
 };
 
 int api_http_status(int status);
+/* Copies text into out, each byte that is not part of well-formed UTF-8 replaced by '?'
+ * (error details quote client input, and JSON and XML carry only valid text). */
+void api_utf8_clean(const char *text, char *out, size_t out_len);
 /* The table's text for a status ("Queue not found", ...). */
 const char *api_status_text(int status);
 /* Answers with the status's HTTP code and {"msg": detail or the table's text}. */

@@ -28,6 +28,7 @@ struct message {
     uint32_t body_len;           /* also when the body is only in the database */
     uint8_t state;
     bool ready_at_front;         /* a delayed release goes to the front when it is due */
+    uint32_t first_reserved_ms;  /* first reserve, ms after created_at (+1); 0: not since start */
     struct push_job *job;        /* pushing: its delivery and push headers (pushing.c) */
     struct blob *attributes;     /* a front's message attributes (eng_post_msg), or NULL */
     uint8_t reservation[RESERVATION_ID_BYTES];

@@ -427,11 +427,7 @@ fail:
 
 static void free_message(struct hnode *node, void *ctx)
 {
-    (void)ctx;
-    struct message *m = list_entry(node, struct message, by_id);
-    pushing_free_job(m);
-    blob_unref(m->body);
-    free(m);
+    message_free(ctx, list_entry(node, struct message, by_id));
 }
 
 void eng_close(struct engine *e)
@@ -447,7 +443,7 @@ void eng_close(struct engine *e)
     for (int i = 0; i < 2; i++)
         while (!list_empty(&e->commit_wait[i]))
             list_remove(e->commit_wait[i].next);
-    hmap_foreach(&e->messages, free_message, NULL);
+    hmap_foreach(&e->messages, free_message, e);
     hmap_free(&e->messages);
     free(e->resident.ids);
     projects_free_all(e);

@@ -3,6 +3,7 @@
  * `struct eng_op` it owns, and the engine calls op->done exactly once, either before the
  * call returns or later (after the group commit that makes the change durable, or when a
  * long-poll waiter is served), unless the caller cancels it first with eng_cancel().
+ * done() may free the op or start another call with it: the result is no longer in it.
  * Nothing above this header may assume where state lives: the embedded back end keeps it
  * in memory with a SQLite journal; a PostgreSQL back end can implement the same calls.
  * Names (project, queue) are borrowed for the duration of a call only. */
@@ -133,6 +134,7 @@ struct eng_message {
     bool has_reservation;
     char reservation_id[RESERVATION_ID_HEX + 1];
     int64_t created_at_ms;
+    int64_t first_reserved_at_ms; /* 0: unknown (not reserved since this server started) */
     struct blob *attributes; /* a reference owned by the result, or NULL (see eng_post_msg) */
 };
 

@@ -318,6 +318,15 @@ static bool dead_letter(struct engine *e, struct message *m)
     return true;
 }
 
+/* Ends m's reservation now: ready again, at the front (a release without delay). */
+static void make_visible(struct engine *e, struct message *m)
+{
+    memset(m->reservation, 0, sizeof(m->reservation));
+    tw_cancel(&e->wheel, &m->visibility);
+    move_to(m, MSG_READY, true);
+    waiters_note_ready(e, m->queue);
+}
+
 /* Copies m into a result, reading its body back from the database if it is cold. */
 static enum eng_status fill_message(struct engine *e, struct eng_message *out, struct message *m,
                                     bool with_reservation)
@@ -328,6 +337,7 @@ static enum eng_status fill_message(struct engine *e, struct eng_message *out, s
     out->id = m->id;
     out->reserved_count = m->reserved_count;
     out->created_at_ms = m->created_at_ms;
+    out->first_reserved_at_ms = m->first_reserved_ms ? m->created_at_ms + m->first_reserved_ms - 1 : 0;
     out->attributes = blob_ref(m->attributes);
     out->has_reservation = with_reservation;
     if (with_reservation)
@@ -354,6 +364,10 @@ enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t
         if (m->epoch > *read_epoch)
             *read_epoch = m->epoch; /* its post (or move) must be durable before we tell */
         m->reserved_count++;
+        if (!m->first_reserved_ms) {
+            int64_t after = e->now_ms - m->created_at_ms + 1;
+            m->first_reserved_ms = after < 1 ? 1 : after > UINT32_MAX ? UINT32_MAX : (uint32_t)after;
+        }
         ids_new_reservation(&e->ids, m->reservation);
         enum eng_status st = fill_message(e, out, m, true);
         if (st != ENG_OK) { /* a cold body could not be read: hand out what we have */
@@ -371,6 +385,12 @@ enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t
         journal_update(e, m, 0, true);
     }
     // NOLINTEND(clang-analyzer-unix.Malloc)
+    if (timeout_ms == 0 && !delete_msgs) /* visible again at once: back to the front, in order */
+        for (size_t i = res->n_messages; i-- > 0;) {
+            struct message *m = message_find(e, q, res->messages[i].id);
+            if (m && m->state == MSG_RESERVED)
+                make_visible(e, m);
+        }
     return ENG_OK;
 }
 
@@ -619,10 +639,7 @@ void eng_release(struct engine *e, struct eng_op *op, const char *project, const
         journal_update(e, m, visible_at, false);
         eng_finish(e, op, mark, m->epoch);
     } else {
-        memset(m->reservation, 0, sizeof(m->reservation));
-        tw_cancel(&e->wheel, &m->visibility);
-        move_to(m, MSG_READY, true);
-        waiters_note_ready(e, m->queue);
+        make_visible(e, m);
         eng_finish(e, op, mark, m->epoch);
     }
     eng_end(e);
@@ -638,7 +655,10 @@ void eng_change_visibility(struct engine *e, struct eng_op *op, const char *proj
     if (st == ENG_OK) {
         /* Unlike a touch, the reservation keeps its id (the receipt handle stays valid)
          * and it is not a new receive. Nothing durable changes: reservations are not. */
-        tw_insert(&e->wheel, &m->visibility, e->now_ms + (int64_t)timeout_s * 1000);
+        if (timeout_s)
+            tw_insert(&e->wheel, &m->visibility, e->now_ms + (int64_t)timeout_s * 1000);
+        else
+            make_visible(e, m);
         eng_finish(e, op, mark, m->epoch);
     } else {
         eng_fail(e, op, st);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh — installs what is missing, builds anvil twice (release, and ASan+UBSan),
 # and runs every test against both builds: C unit tests, fuzz-corpus replays, end-to-end
-# tests of the real binary over HTTP, and the Node iron_mq client suite; then a short
+# tests of the real binary over HTTP, the Node iron_mq and AWS SDK suites and the boto 2 and
+# boto3 suites (SQS); then a short
 # libFuzzer session per target (clang build), and clang-tidy. Each suite prints `RESULT passed=N failed=M`;
 # the last line here adds them up as `N passed, M failed`. Exit status 0 only if M is 0.
 #   FUZZ_SECONDS=N  time per fuzz target (default 15; 0 skips the fuzzing session)
@@ -70,12 +71,15 @@ for build in build build-asan; do
   for t in "$build"/tests/unit/test_*; do
     [ -f "$t" ] && [ -x "$t" ] && run_suite "unit/$(basename "$t") [$kind]" "$t"
   done
-  for target in api config json; do
+  for target in api config json sigv; do
     run_suite "fuzz-replay/$target [$kind]" "$build/tests/fuzz/fuzz_$target" "tests/fuzz/corpus/$target"
   done
   quick=(); [ "$kind" = asan ] && quick=(--quick)
   run_suite "e2e [$kind]" env ANVIL_BIN="$root/$build/anvil" /usr/bin/python3 tests/e2e/run.py "${quick[@]}"
   run_suite "clients/node iron_mq [$kind]" env ANVIL_BIN="$root/$build/anvil" node tests/clients/node/iron_mq.test.js
+  run_suite "clients/node aws-sdk sqs [$kind]" env ANVIL_BIN="$root/$build/anvil" node tests/clients/node/sqs.test.js
+  run_suite "clients/sqs boto 2 [$kind]" env ANVIL_BIN="$root/$build/anvil" /usr/bin/python3 tests/clients/sqs/boto2_seed.py
+  run_suite "clients/sqs boto3 [$kind]" env ANVIL_BIN="$root/$build/anvil" /usr/bin/python3 tests/clients/sqs/boto3_suite.py
 done
 
 # Crash consistency: SIGKILL under load, then check nothing acknowledged was lost or undone.

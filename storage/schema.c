@@ -56,8 +56,8 @@ const char *const schema_migrations[SCHEMA_VERSION] = {
     "ALTER TABLE messages ADD COLUMN push_headers BLOB;",
     /* 4 → 5: settings and message attributes a front keeps for itself (the SQS front:
      * queue attributes such as DelaySeconds, and MessageAttributes), opaque to the engine */
-    "ALTER TABLE queues ADD COLUMN attributes BLOB;"
-    "ALTER TABLE messages ADD COLUMN attributes BLOB;",
+    ("ALTER TABLE queues ADD COLUMN attributes BLOB;"
+     "ALTER TABLE messages ADD COLUMN attributes BLOB;"),
 };
 
 int schema_query_int(sqlite3 *db, const char *sql, int64_t *out)

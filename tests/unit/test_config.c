@@ -81,6 +81,36 @@ static void expect_error(const char *text, const char *fragment)
     config_free(&cfg);
 }
 
+static void test_sqs_keys_and_account(void)
+{
+    struct config cfg;
+    char err[256];
+    CHECK_EQ(parse(&cfg, "", err, sizeof(err)), CONFIG_OK);
+    CHECK_EQ(cfg.n_sqs_keys, 0);
+    CHECK_STR(cfg.sqs_account, "000000000000");
+    CHECK_STR(cfg.sqs_region, "us-east-1");
+    config_free(&cfg);
+    CHECK_EQ(parse(&cfg, "sqs_key = AKID:se/cr+et:proj-1\nsqs_key = K2:s:p:with:colons\n"
+                         "sqs_account = mine\nsqs_region = eu-west-1\n", err, sizeof(err)),
+             CONFIG_OK);
+    CHECK_EQ(cfg.n_sqs_keys, 2);
+    CHECK_STR(cfg.sqs_keys[0].access_key, "AKID");
+    CHECK_STR(cfg.sqs_keys[0].secret, "se/cr+et");
+    CHECK_STR(cfg.sqs_keys[0].project, "proj-1");
+    CHECK_STR(cfg.sqs_keys[1].project, "p:with:colons");
+    CHECK_STR(cfg.sqs_account, "mine");
+    CHECK_STR(cfg.sqs_region, "eu-west-1");
+    config_free(&cfg);
+    static const char *const bad[] = {"sqs_key = AKID:secret\n", "sqs_key = :s:p\n", "sqs_key = a::p\n",
+                                      "sqs_key = a:s:\n", "sqs_key = a:s:p/q\n", "sqs_region = EU\n",
+                                      "sqs_account = a/b\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_EQ(parse(&cfg, bad[i], err, sizeof(err)), CONFIG_ERROR);
+        CHECK(strstr(err, "sqs_") != NULL);
+        config_free(&cfg);
+    }
+}
+
 static void test_errors_name_the_line_and_the_problem(void)
 {
     expect_error("port = 8080\nbogus = 1\n", "config:2: unknown setting \"bogus\"");
@@ -97,6 +127,7 @@ static void test_errors_name_the_line_and_the_problem(void)
 }
 
 CHECK_MAIN(TEST(test_empty_file_gives_the_documented_defaults),
+           TEST(test_sqs_keys_and_account),
            TEST(test_values_comments_quotes_and_dashes_are_understood),
            TEST(test_tokens_grant_listed_projects_or_all),
            TEST(test_errors_name_the_line_and_the_problem))

@@ -681,6 +681,125 @@ static void test_message_ids_increase(void)
     eng_close(e);
 }
 
+/* ---- what the SQS front needs of the engine ---- */
+
+/* ReceiveMessage with VisibilityTimeout=0: handed out, and visible again at once. */
+static void test_reserve_with_an_exact_zero_timeout_leaves_the_message_visible(void)
+{
+    struct engine *e = fix_open_memory(T0);
+    uint64_t id = fix_post_id(e, "q", "a", 0);
+    struct call *c = fix_call();
+    struct eng_reserve_args a = {.n = 1, .timeout_s = 0, .exact_timeout = true};
+    eng_reserve(e, &c->op, "p", "q", &a);
+    CHECK_EQ(c->n, 1);
+    CHECK_EQ(c->ids[0], id);
+    struct call *again = fix_reserve(e, "q", 1, 0, 0); /* the same millisecond */
+    CHECK_EQ(again->n, 1);
+    CHECK_EQ(again->counts[0], 2);
+    CHECK(strcmp(again->rids[0], c->rids[0]) != 0);
+    free(c);
+    free(again);
+    eng_close(e);
+}
+
+/* ChangeMessageVisibility: a new deadline, the same reservation id, no new receive. */
+static void test_change_visibility_keeps_the_reservation_and_moves_its_end(void)
+{
+    struct engine *e = fix_open_memory(T0);
+    fix_post_id(e, "q", "a", 0);
+    struct call *r = fix_reserve(e, "q", 1, 30, 0);
+    CHECK_EQ(r->n, 1);
+    struct call *v = fix_call();
+    eng_set_time(e, T0 + 20000);
+    eng_change_visibility(e, &v->op, "p", "q", r->ids[0], r->rids[0], 60);
+    CHECK_EQ(v->status, ENG_OK);
+    eng_set_time(e, T0 + 79999); /* 20 s + 60 s - 1 ms: still reserved */
+    CHECK_EQ(fix_peek_n(e, "q", 1), 0);
+    eng_set_time(e, T0 + 80000);
+    struct call *r2 = fix_reserve(e, "q", 1, 30, 0);
+    CHECK_EQ(r2->n, 1);
+    CHECK_EQ(r2->counts[0], 2); /* one receive before, this one: the change did not count */
+    /* the old reservation ended: changing it again is refused, and 0 makes r2's visible */
+    struct call *stale = fix_call();
+    eng_change_visibility(e, &stale->op, "p", "q", r->ids[0], r->rids[0], 10);
+    CHECK_EQ(stale->status, ENG_RESERVATION_MISMATCH);
+    struct call *zero = fix_call();
+    eng_change_visibility(e, &zero->op, "p", "q", r2->ids[0], r2->rids[0], 0);
+    CHECK_EQ(zero->status, ENG_OK);
+    CHECK_EQ(fix_peek_n(e, "q", 1), 1); /* at once */
+    /* and the receipt still deletes while it lasts */
+    struct call *r3 = fix_reserve(e, "q", 1, 30, 0);
+    struct call *keep = fix_call();
+    eng_change_visibility(e, &keep->op, "p", "q", r3->ids[0], r3->rids[0], 100);
+    CHECK_EQ(fix_delete(e, "q", r3->ids[0], r3->rids[0]), ENG_OK);
+    free(r);
+    free(v);
+    free(r2);
+    free(stale);
+    free(zero);
+    free(r3);
+    free(keep);
+    eng_close(e);
+}
+
+static void attrs_done(struct eng_op *op, const struct eng_result *res)
+{
+    struct call *c = (struct call *)op;
+    fix_done(op, res);
+    /* keep the first message's attributes and sent time where the fixture has room */
+    memset(c->dead_letter, 0, sizeof(c->dead_letter));
+    if (res->n_messages && res->messages[0].attributes &&
+        res->messages[0].attributes->len < sizeof(c->dead_letter))
+        memcpy(c->dead_letter, res->messages[0].attributes->data, res->messages[0].attributes->len);
+    if (res->has_queue && res->queue.attributes && res->queue.attributes->len < sizeof(c->names[0]))
+        memcpy(c->names[0], res->queue.attributes->data, res->queue.attributes->len);
+    if (res->n_messages)
+        c->failed_index = (size_t)res->messages[0].created_at_ms;
+}
+
+/* A front's message attributes come back with the message, untouched; posts that must
+ * not create queues do not; a queue's front attributes are kept and replaced whole. */
+static void test_front_attributes_and_posts_to_existing_queues(void)
+{
+    struct engine *e = fix_open_memory(T0);
+    struct call *p = fix_call();
+    struct eng_post_msg m = {.body = "b", .body_len = 1, .attributes = "k\0String\0v", .attributes_len = 11};
+    eng_post_existing(e, &p->op, "p", "q", &m, 1);
+    CHECK_EQ(p->status, ENG_QUEUE_NOT_FOUND);
+    CHECK_EQ(fix_peek_n(e, "q", 1), 0);
+    struct call *missing = fix_info(e, "q");
+    CHECK_EQ(missing->status, ENG_QUEUE_NOT_FOUND); /* nothing was created */
+    fix_post_id(e, "q", "first", 0);
+    struct call *p2 = fix_call();
+    eng_set_time(e, T0 + 5);
+    eng_post_existing(e, &p2->op, "p", "q", &m, 1);
+    CHECK_EQ(p2->status, ENG_OK);
+    struct call *r = fix_call();
+    r->op.done = attrs_done;
+    struct eng_reserve_args a = {.n = 1};
+    eng_reserve(e, &r->op, "p", "q", &a); /* "first": no attributes */
+    CHECK_EQ(r->dead_letter[0], '\0');
+    eng_reserve(e, &r->op, "p", "q", &a);
+    CHECK_EQ(r->n, 1);
+    CHECK(memcmp(r->dead_letter, "k\0String\0v", 11) == 0);
+    CHECK_EQ(r->failed_index, (size_t)(T0 + 5));
+    struct eng_queue_config cfg = {.has_attributes = true, .attributes = "a\0b", .attributes_len = 4};
+    struct call *put = fix_call();
+    put->op.done = attrs_done;
+    eng_queue_patch(e, &put->op, "p", "q", &cfg);
+    CHECK_EQ(put->status, ENG_OK);
+    CHECK(memcmp(put->names[0], "a\0b", 4) == 0);
+    cfg.attributes = "c\0d";
+    eng_queue_patch(e, &put->op, "p", "q", &cfg); /* replaced whole */
+    CHECK(memcmp(put->names[0], "c\0d", 4) == 0);
+    free(p);
+    free(missing);
+    free(p2);
+    free(r);
+    free(put);
+    eng_close(e);
+}
+
 CHECK_MAIN(TEST(test_reserve_returns_oldest_first_with_count_and_reservation),
            TEST(test_reservation_ends_exactly_at_its_timeout),
            TEST(test_reservation_defaults_to_the_queue_timeout),
@@ -713,4 +832,7 @@ CHECK_MAIN(TEST(test_reserve_returns_oldest_first_with_count_and_reservation),
            TEST(test_waiters_get_empty_answers_when_queue_deleted_or_shutting_down),
            TEST(test_waiter_is_not_handed_dead_lettered_messages),
            TEST(test_expiration_at_scale_fires_exactly_on_time),
-           TEST(test_message_ids_increase))
+           TEST(test_message_ids_increase),
+           TEST(test_reserve_with_an_exact_zero_timeout_leaves_the_message_visible),
+           TEST(test_change_visibility_keeps_the_reservation_and_moves_its_end),
+           TEST(test_front_attributes_and_posts_to_existing_queues))

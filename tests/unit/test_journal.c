@@ -681,7 +681,67 @@ static void test_memory_mode_refuses_bodies_past_the_budget(void)
     eng_close(e);
 }
 
+struct attrs_call {
+    struct call c;
+    char message_attrs[64], queue_attrs[64];
+    size_t message_len, queue_len;
+};
+
+static void keep_attributes(struct eng_op *op, const struct eng_result *res)
+{
+    struct attrs_call *a = (struct attrs_call *)op;
+    fix_done(op, res);
+    const struct blob *m = res->n_messages ? res->messages[0].attributes : NULL;
+    const struct blob *q = res->has_queue ? res->queue.attributes : NULL;
+    a->message_len = m && m->len <= sizeof(a->message_attrs) ? m->len : 0;
+    a->queue_len = q && q->len <= sizeof(a->queue_attrs) ? q->len : 0;
+    if (a->message_len)
+        memcpy(a->message_attrs, m->data, a->message_len);
+    if (a->queue_len)
+        memcpy(a->queue_attrs, q->data, a->queue_len);
+}
+
+/* The SQS front's attributes of a queue and of a message are stored with them (schema 5). */
+static void test_front_attributes_survive_a_restart(void)
+{
+    struct tmpdir d;
+    char err[256];
+    tmpdir_make(&d);
+    struct engine *e = open_dir(&d, T0, DURABILITY_FSYNC, err, sizeof(err));
+    struct call *put = fix_call();
+    struct eng_queue_config cfg = {.has_attributes = true, .attributes = "DelaySeconds\0005",
+                                   .attributes_len = 15};
+    eng_queue_put(e, &put->op, "p", "q", &cfg);
+    struct call *post = fix_call();
+    struct eng_post_msg m = {.body = "b", .body_len = 1, .attributes = "k\0String\0v", .attributes_len = 11};
+    eng_post(e, &post->op, "p", "q", &m, 1);
+    settle(e);
+    CHECK_EQ(post->status, ENG_OK);
+    e = reopen(e, &d, T0 + 1);
+    struct attrs_call *info = calloc(1, sizeof(*info));
+    info->c.op.done = keep_attributes;
+    eng_queue_get(e, &info->c.op, "p", "q");
+    settle(e);
+    CHECK_EQ(info->queue_len, 15);
+    CHECK(memcmp(info->queue_attrs, "DelaySeconds\0005", 15) == 0);
+    struct attrs_call *r = calloc(1, sizeof(*r));
+    r->c.op.done = keep_attributes;
+    struct eng_reserve_args a = {.n = 1};
+    eng_reserve(e, &r->c.op, "p", "q", &a);
+    settle(e);
+    CHECK_EQ(r->c.n, 1);
+    CHECK_EQ(r->message_len, 11);
+    CHECK(memcmp(r->message_attrs, "k\0String\0v", 11) == 0);
+    free(put);
+    free(post);
+    free(info);
+    free(r);
+    eng_close(e);
+    tmpdir_remove(&d);
+}
+
 CHECK_MAIN(TEST(test_answers_wait_for_their_commit),
+           TEST(test_front_attributes_survive_a_restart),
            TEST(test_reads_of_uncommitted_state_wait_for_it),
            TEST(test_reserve_waits_for_the_post_it_hands_out_but_not_for_its_count),
            TEST(test_a_batch_skips_records_a_later_one_makes_moot),
