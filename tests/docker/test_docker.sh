@@ -131,6 +131,15 @@ reserved_body=$(echo "$body" | json 'j["messages"][0]["body"]')
 check "reserve one message" "got $code $body" \
     test "$code" = 200 -a -n "$reserved_id" -a "$reserved_body" = first
 
+# the SQS front in the image (its MD5s come from libcrypto): the queue's second message
+out=$(curl -sS -m 10 -w '\n%{http_code}' -d 'Action=ReceiveMessage&Version=2012-11-05' \
+    "$base/p/q" 2>&1)
+code=${out##*$'\n'}
+body=${out%$'\n'*}
+check "SQS ReceiveMessage gets the second message with its MD5" "got $code $body" \
+    test "$code" = 200 -a -n "$(echo "$body" | grep -o '<Body>second</Body>')" \
+    -a -n "$(echo "$body" | grep -o '<MD5OfBody>a9f0e61a137d86aa9db53465e0801612</MD5OfBody>')"
+
 docker stop -t 15 "$c1" >/dev/null 2>&1
 exit_code=$(docker inspect --format '{{.State.ExitCode}}' "$c1" 2>&1)
 check "docker stop exits 0" "exit code $exit_code; $(docker logs "$c1" 2>&1 | tail -2 | tr '\n' ' ')" \
