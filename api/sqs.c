@@ -203,6 +203,21 @@ bool sqs_fail_engine(struct sqs_call *c, enum eng_status st)
     return true;
 }
 
+bool sqs_failed(struct sqs_call *c, const struct eng_result *res)
+{
+    return res->status != ENG_OK && sqs_fail_engine(c, res->status);
+}
+
+void sqs_on_empty_answer(struct eng_op *op, const struct eng_result *res)
+{
+    struct sqs_call *c = op->ctx;
+    if (sqs_failed(c, res))
+        return;
+    so_begin(c, false);
+    so_end(c);
+    sqs_reply(c);
+}
+
 bool sqs_ops(struct sqs_call *c, size_t n, eng_done_fn done)
 {
     free(c->ops);
@@ -589,6 +604,16 @@ void sqs_queue_url(const struct sqs_call *c, struct jw *w, const char *name)
             }
         }
     }
+}
+
+void sqs_url_item(struct sqs_call *c, const char *name)
+{
+    struct jw url = {0};
+    sqs_queue_url(c, &url, name);
+    size_t len = 0;
+    char *text = jw_take(&url, &len);
+    so_item_text(c, "QueueUrl", text ? text : "");
+    free(text);
 }
 
 /* The Host the client used, for queue URLs: host[:port] characters only. */

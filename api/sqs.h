@@ -109,6 +109,12 @@ void sqs_reply(struct sqs_call *c);
 enum sqs_error sqs_engine_error(enum eng_status st);
 /* Fails the call for st (with the status's text as detail); always returns true. */
 bool sqs_fail_engine(struct sqs_call *c, enum eng_status st);
+/* When the engine call failed, answers with its error and returns true (c is gone). */
+bool sqs_failed(struct sqs_call *c, const struct eng_result *res);
+/* An engine call's done() for actions whose answer is empty. */
+void sqs_on_empty_answer(struct eng_op *op, const struct eng_result *res);
+/* Writes a list item holding the URL of queue `name`. */
+void sqs_url_item(struct sqs_call *c, const char *name);
 /* Prepares c->ops for n engine calls (each op's ctx is c); false (and answered) on no memory. */
 bool sqs_ops(struct sqs_call *c, size_t n, eng_done_fn done);
 /* The queue, or answers MissingParameter / NonExistentQueue-like errors and returns NULL. */

@@ -226,10 +226,8 @@ static void on_sent(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
     struct batch *b = c->state;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     bool batch = strcmp(c->action, "SendMessageBatch") == 0;
     size_t k = 0;
     for (size_t i = 0; i < b->n && k < res->n_ids; i++)
@@ -258,10 +256,8 @@ static void on_send_looked_up(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
     struct batch *b = c->state;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     uint32_t max_size = sqs_queue_number(&res->queue, "MaximumMessageSize");
     uint32_t delay = sqs_queue_number(&res->queue, "DelaySeconds");
     bool batch = strcmp(c->action, "SendMessageBatch") == 0;
@@ -421,10 +417,8 @@ static void write_message(struct sqs_call *c, const struct eng_message *m)
 static void on_received(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     so_begin(c, true);
     if (res->n_messages) {
         so_list_begin(c, "Messages");
@@ -440,10 +434,8 @@ static void on_receive_looked_up(struct eng_op *op, const struct eng_result *res
 {
     struct sqs_call *c = op->ctx;
     struct receive *r = c->state;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     r->args.wait_s = sqs_queue_number(&res->queue, "ReceiveMessageWaitTimeSeconds");
     eng_reserve(c->api->engine, &c->ops[1], c->project, c->queue, &r->args);
 }

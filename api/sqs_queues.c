@@ -16,22 +16,27 @@
 
 /* ---- the front's attributes of a queue ---- */
 
-/* name\0value\0 pairs, found by name; NULL when absent. */
+/* The next name\0value\0 pair of b at *off; false at the end (or at a cut-short pair). */
+static bool pairs_next(const struct blob *b, size_t *off, const char **name, const char **value)
+{
+    if (!b || *off >= b->len)
+        return false;
+    *name = b->data + *off;
+    size_t nl = strnlen(*name, b->len - *off);
+    if (*off + nl + 1 >= b->len)
+        return false;
+    *value = *name + nl + 1;
+    *off += nl + strnlen(*value, b->len - *off - nl - 1) + 2;
+    return true;
+}
+
+/* The value of pair `name`, or NULL. */
 static const char *pairs_get(const struct blob *b, const char *name)
 {
-    if (!b)
-        return NULL;
-    for (size_t off = 0; off < b->len;) {
-        const char *n = b->data + off;
-        size_t nl = strnlen(n, b->len - off);
-        if (off + nl + 1 >= b->len)
-            return NULL;
-        const char *v = n + nl + 1;
-        size_t vl = strnlen(v, b->len - off - nl - 1);
+    const char *n, *v;
+    for (size_t off = 0; pairs_next(b, &off, &n, &v);)
         if (strcmp(n, name) == 0)
             return v;
-        off += nl + vl + 2;
-    }
     return NULL;
 }
 
@@ -60,13 +65,8 @@ struct setting {
 
 static int pairs_merge(const struct blob *old, const struct setting *set, size_t n, struct pair_list *out)
 {
-    for (size_t off = 0; old && off < old->len;) {
-        const char *name = old->data + off;
-        size_t nl = strnlen(name, old->len - off);
-        if (off + nl + 1 >= old->len)
-            break;
-        const char *value = name + nl + 1;
-        off += nl + strnlen(value, old->len - off - nl - 1) + 2;
+    const char *name, *value;
+    for (size_t off = 0; pairs_next(old, &off, &name, &value);) {
         bool replaced = false;
         for (size_t i = 0; i < n && !replaced; i++)
             replaced = strcmp(set[i].name, name) == 0;
@@ -386,10 +386,8 @@ static void on_dead_letter_checked(struct eng_op *op, const struct eng_result *r
                  " Reason: Dead letter target does not exist: %.100s.", ch->dead_letter);
         return;
     }
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     eng_queue_get(c->api->engine, &c->ops[0], c->project, ch->lookup);
 }
 
@@ -416,10 +414,8 @@ static void on_created(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
     struct queue_change *ch = c->state;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     reply_url(c, ch->queue_name);
 }
 
@@ -531,26 +527,12 @@ void sqs_create_queue(struct sqs_call *c)
 
 /* ---- SetQueueAttributes ---- */
 
-static void on_set(struct eng_op *op, const struct eng_result *res)
-{
-    struct sqs_call *c = op->ctx;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
-        return;
-    }
-    so_begin(c, false);
-    so_end(c);
-    sqs_reply(c);
-}
-
 static void on_set_looked_up(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
     struct queue_change *ch = c->state;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     if (!apply_front(c, ch, res->queue.attributes))
         return;
     eng_queue_patch(c->api->engine, &c->ops[1], c->project, c->queue, &ch->cfg);
@@ -568,7 +550,7 @@ void sqs_set_queue_attributes(struct sqs_call *c)
     c->state = ch;
     c->free_state = change_free;
     if (read_change(c, ch))
-        start_change(c, c->queue, on_set_looked_up, on_set);
+        start_change(c, c->queue, on_set_looked_up, sqs_on_empty_answer);
 }
 
 /* ---- GetQueueUrl ---- */
@@ -576,10 +558,8 @@ void sqs_set_queue_attributes(struct sqs_call *c)
 static void on_url_looked_up(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     reply_url(c, res->queue.name);
 }
 
@@ -603,22 +583,14 @@ void sqs_get_queue_url(struct sqs_call *c)
 static void on_listed(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     uint32_t max = c->max_results;
     so_begin(c, true);
     so_list_begin(c, "QueueUrls");
     size_t shown = res->n_names < max ? res->n_names : max;
-    for (size_t i = 0; i < shown; i++) {
-        struct jw url = {0};
-        sqs_queue_url(c, &url, res->names[i]);
-        size_t len = 0;
-        char *text = jw_take(&url, &len);
-        so_item_text(c, "QueueUrl", text ? text : "");
-        free(text);
-    }
+    for (size_t i = 0; i < shown; i++)
+        sqs_url_item(c, res->names[i]);
     so_list_end(c);
     if (res->n_names > max && shown) /* more remain: the last name shown is where to go on */
         so_text(c, "NextToken", res->names[shown - 1]);
@@ -657,10 +629,8 @@ static bool attr_asked(const struct sqs_call *c, const char *name)
 static void on_attributes(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     so_begin(c, true);
     bool any = false;
     for (size_t i = 0; i < N_QUEUE_ATTRS; i++) {
@@ -701,27 +671,15 @@ void sqs_get_queue_attributes(struct sqs_call *c)
 
 /* ---- DeleteQueue, PurgeQueue ---- */
 
-static void on_done_empty(struct eng_op *op, const struct eng_result *res)
-{
-    struct sqs_call *c = op->ctx;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
-        return;
-    }
-    so_begin(c, false);
-    so_end(c);
-    sqs_reply(c);
-}
-
 void sqs_delete_queue(struct sqs_call *c)
 {
-    if (sqs_need_queue(c) && sqs_ops(c, 1, on_done_empty))
+    if (sqs_need_queue(c) && sqs_ops(c, 1, sqs_on_empty_answer))
         eng_queue_delete(c->api->engine, &c->ops[0], c->project, c->queue);
 }
 
 void sqs_purge_queue(struct sqs_call *c)
 {
-    if (sqs_need_queue(c) && sqs_ops(c, 1, on_done_empty))
+    if (sqs_need_queue(c) && sqs_ops(c, 1, sqs_on_empty_answer))
         eng_clear(c->api->engine, &c->ops[0], c->project, c->queue);
 }
 
@@ -756,16 +714,9 @@ static void on_source_looked_up(struct eng_op *op, const struct eng_result *res)
         return;
     so_begin(c, true);
     so_list_begin(c, "queueUrls");
-    for (size_t k = 0; k < s->n; k++) {
-        if (!s->is_source[k])
-            continue;
-        struct jw url = {0};
-        sqs_queue_url(c, &url, s->names[k]);
-        size_t len = 0;
-        char *text = jw_take(&url, &len);
-        so_item_text(c, "QueueUrl", text ? text : "");
-        free(text);
-    }
+    for (size_t k = 0; k < s->n; k++)
+        if (s->is_source[k])
+            sqs_url_item(c, s->names[k]);
     so_list_end(c);
     so_end(c);
     sqs_reply(c);
@@ -775,10 +726,8 @@ static void on_sources_listed(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
     struct sources *s = c->state;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     s->names = calloc(res->n_names ? res->n_names : 1, sizeof(char *));
     s->is_source = calloc(res->n_names ? res->n_names : 1, sizeof(bool));
     for (size_t i = 0; s->names && s->is_source && i < res->n_names; i++)
@@ -798,10 +747,8 @@ static void on_sources_listed(struct eng_op *op, const struct eng_result *res)
 static void on_source_target_checked(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     eng_queue_list(c->api->engine, &c->ops[1], c->project, NULL, NULL, SQS_LIST_MAX);
 }
 
@@ -827,20 +774,13 @@ void sqs_list_dead_letter_sources(struct sqs_call *c)
 static void on_tags(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     so_begin(c, true);
     const struct blob *b = res->queue.attributes;
     bool any = false;
-    for (size_t off = 0; b && off < b->len;) {
-        const char *name = b->data + off;
-        size_t nl = strnlen(name, b->len - off);
-        if (off + nl + 1 >= b->len)
-            break;
-        const char *value = name + nl + 1;
-        off += nl + strnlen(value, b->len - off - nl - 1) + 2;
+    const char *name, *value;
+    for (size_t off = 0; pairs_next(b, &off, &name, &value);) {
         if (strncmp(name, "tag:", 4) != 0)
             continue;
         if (!any) {
@@ -873,10 +813,8 @@ static void on_tag_looked_up(struct eng_op *op, const struct eng_result *res)
 {
     struct sqs_call *c = op->ctx;
     struct queue_change *ch = c->state;
-    if (res->status != ENG_OK) {
-        sqs_fail_engine(c, res->status);
+    if (sqs_failed(c, res))
         return;
-    }
     if (pairs_merge(res->queue.attributes, ch->front, ch->n_front, &ch->merged) != 0) {
         sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
         return;
@@ -913,7 +851,7 @@ static void tags_change(struct sqs_call *c, bool add)
         ch->front[ch->n_front++] = (struct setting){ch->tag_names[i - 1], value};
     }
     if (sqs_ops(c, 2, on_tag_looked_up)) {
-        c->ops[1].done = on_set;
+        c->ops[1].done = sqs_on_empty_answer;
         eng_queue_get(c->api->engine, &c->ops[0], c->project, c->queue);
     }
 }
