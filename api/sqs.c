@@ -237,6 +237,20 @@ bool sqs_ops(struct sqs_call *c, size_t n, eng_done_fn done)
 
 /* ---- parameters ---- */
 
+void *sqs_state(struct sqs_call *c, size_t size, void (*free_fn)(void *), bool need_queue)
+{
+    if (need_queue && !sqs_need_queue(c))
+        return NULL;
+    void *state = calloc(1, size);
+    if (!state) {
+        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
+        return NULL;
+    }
+    c->state = state;
+    c->free_state = free_fn;
+    return state;
+}
+
 const char *sqs_param(const struct sqs_call *c, const char *name)
 {
     return form_get(&c->params, name);

@@ -119,6 +119,9 @@ void sqs_url_item(struct sqs_call *c, const char *name);
 bool sqs_ops(struct sqs_call *c, size_t n, eng_done_fn done);
 /* The queue, or answers MissingParameter / NonExistentQueue-like errors and returns NULL. */
 const char *sqs_need_queue(struct sqs_call *c);
+/* The action's state: a zeroed allocation of size that the call frees with free_fn. NULL
+ * (answered: c is gone) when memory ran out, or when need_queue and the call names none. */
+void *sqs_state(struct sqs_call *c, size_t size, void (*free_fn)(void *), bool need_queue);
 /* A parameter, or NULL. */
 const char *sqs_param(const struct sqs_call *c, const char *name);
 const char *sqs_paramf(const struct sqs_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

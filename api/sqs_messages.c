@@ -87,15 +87,9 @@ static bool valid_entry_id(const char *s)
 /* Reads `kind`.N.Id of a batch into a new c->state; NULL when answered with an error. */
 static struct batch *read_batch(struct sqs_call *c, const char *kind)
 {
-    if (!sqs_need_queue(c))
+    struct batch *b = sqs_state(c, sizeof(*b), batch_free, true);
+    if (!b)
         return NULL;
-    struct batch *b = calloc(1, sizeof(*b));
-    if (!b) {
-        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
-        return NULL;
-    }
-    c->state = b;
-    c->free_state = batch_free;
     for (size_t i = 1;; i++) {
         const char *id = sqs_paramf(c, "%s.%zu.Id", kind, i);
         if (!id)
@@ -302,15 +296,9 @@ static void start_send(struct sqs_call *c)
 
 void sqs_send_message(struct sqs_call *c)
 {
-    if (!sqs_need_queue(c))
+    struct batch *b = sqs_state(c, sizeof(*b), batch_free, true);
+    if (!b)
         return;
-    struct batch *b = calloc(1, sizeof(*b));
-    if (!b) {
-        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
-        return;
-    }
-    c->state = b;
-    c->free_state = batch_free;
     b->n = 1;
     if (!read_message(c, "", &b->e[0])) {
         sqs_fail(c, b->e[0].error, "%s", b->e[0].message);
@@ -442,15 +430,9 @@ static void on_receive_looked_up(struct eng_op *op, const struct eng_result *res
 
 void sqs_receive_message(struct sqs_call *c)
 {
-    if (!sqs_need_queue(c))
+    struct receive *r = sqs_state(c, sizeof(*r), free, true);
+    if (!r)
         return;
-    struct receive *r = calloc(1, sizeof(*r));
-    if (!r) {
-        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
-        return;
-    }
-    c->state = r;
-    c->free_state = free;
     /* a failed sqs_uint() has answered and freed c (and r): check before touching them */
     bool bad = false, exact, has_wait;
     uint32_t n = 1, timeout_s = 0, wait_s = 0;
@@ -628,15 +610,9 @@ static void handle_batch(struct sqs_call *c, const char *kind, bool deleting)
 
 static void handle_one(struct sqs_call *c, bool deleting)
 {
-    if (!sqs_need_queue(c))
+    struct batch *b = sqs_state(c, sizeof(*b), batch_free, true);
+    if (!b)
         return;
-    struct batch *b = calloc(1, sizeof(*b));
-    if (!b) {
-        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
-        return;
-    }
-    c->state = b;
-    c->free_state = batch_free;
     b->n = 1;
     b->e[0].id = "";
     if (!read_handle_entry(c, "", &b->e[0], !deleting)) {

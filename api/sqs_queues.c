@@ -499,14 +499,13 @@ void sqs_create_queue(struct sqs_call *c)
                  "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length");
         return;
     }
-    struct queue_change *ch = calloc(1, sizeof(*ch));
-    if (!ch || !(ch->queue_name = strdup(name))) {
-        change_free(ch);
+    struct queue_change *ch = sqs_state(c, sizeof(*ch), change_free, false);
+    if (!ch)
+        return;
+    if (!(ch->queue_name = strdup(name))) {
         sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
         return;
     }
-    c->state = ch;
-    c->free_state = change_free;
     if (!read_change(c, ch))
         return;
     for (size_t i = 1;; i++) { /* tags given at creation */
@@ -540,15 +539,9 @@ static void on_set_looked_up(struct eng_op *op, const struct eng_result *res)
 
 void sqs_set_queue_attributes(struct sqs_call *c)
 {
-    if (!sqs_need_queue(c))
+    struct queue_change *ch = sqs_state(c, sizeof(*ch), change_free, true);
+    if (!ch)
         return;
-    struct queue_change *ch = calloc(1, sizeof(*ch));
-    if (!ch) {
-        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
-        return;
-    }
-    c->state = ch;
-    c->free_state = change_free;
     if (read_change(c, ch))
         start_change(c, c->queue, on_set_looked_up, sqs_on_empty_answer);
 }
@@ -754,15 +747,9 @@ static void on_source_target_checked(struct eng_op *op, const struct eng_result 
 
 void sqs_list_dead_letter_sources(struct sqs_call *c)
 {
-    if (!sqs_need_queue(c))
+    struct sources *s = sqs_state(c, sizeof(*s), sources_free, true);
+    if (!s)
         return;
-    struct sources *s = calloc(1, sizeof(*s));
-    if (!s) {
-        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
-        return;
-    }
-    c->state = s;
-    c->free_state = sources_free;
     if (!sqs_ops(c, 2, on_source_target_checked))
         return;
     c->ops[1].done = on_sources_listed;
@@ -827,15 +814,9 @@ static void on_tag_looked_up(struct eng_op *op, const struct eng_result *res)
 
 static void tags_change(struct sqs_call *c, bool add)
 {
-    if (!sqs_need_queue(c))
+    struct queue_change *ch = sqs_state(c, sizeof(*ch), change_free, true);
+    if (!ch)
         return;
-    struct queue_change *ch = calloc(1, sizeof(*ch));
-    if (!ch) {
-        sqs_fail(c, SQS_SERVICE_UNAVAILABLE, NULL);
-        return;
-    }
-    c->state = ch;
-    c->free_state = change_free;
     for (size_t i = 1;; i++) {
         const char *key = add ? sqs_paramf(c, "Tag.%zu.Key", i) : sqs_paramf(c, "TagKey.%zu", i);
         const char *value = add ? sqs_paramf(c, "Tag.%zu.Value", i) : NULL;
