@@ -72,6 +72,9 @@ struct api_request {
      * extra header (both NULL: none). Static strings or the front's until respond(). */
     const char *reply_type;
     const char *reply_header_name, *reply_header_value;
+    /* and a request id header, whose value the request holds (NULL name: none) */
+    const char *reply_id_header;
+    char reply_id[48];
     /* A front that waits on engine calls of its own (not req->op) cancels them here. */
     void (*on_abandon)(struct api_request *req);
     void *front;              /* that front's state for this request */

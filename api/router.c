@@ -329,6 +329,7 @@ void api_handle(struct api *api, struct api_request *req)
     req->api = api;
     req->long_poll = false;
     req->reply_type = req->reply_header_name = req->reply_header_value = NULL;
+    req->reply_id_header = NULL;
     req->on_abandon = NULL;
     if (sqs_claims(req)) {
         sqs_handle(api, req);

@@ -135,6 +135,8 @@ static void send_answer(struct sqs_call *c, int http)
 {
     struct api_request *req = c->req;
     req->reply_type = c->protocol == SQS_JSON ? "application/x-amz-json-1.0" : "text/xml";
+    req->reply_id_header = "x-amzn-RequestId";
+    snprintf(req->reply_id, sizeof(req->reply_id), "%s", c->request_id);
     req->on_abandon = NULL;
     req->front = NULL;
     size_t len = 0;

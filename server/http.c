@@ -140,6 +140,8 @@ static enum MHD_Result send_response(struct http_req *r)
                             r->api.reply_type ? r->api.reply_type : "application/json");
     if (r->api.reply_header_name && r->api.reply_header_value)
         MHD_add_response_header(resp, r->api.reply_header_name, r->api.reply_header_value);
+    if (r->api.reply_id_header)
+        MHD_add_response_header(resp, r->api.reply_id_header, r->api.reply_id);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;

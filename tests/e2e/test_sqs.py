@@ -379,6 +379,19 @@ def test_create_queue_answers_sqs_xml():
     eq(body["queue"].get("message_timeout"), 30, "message_timeout = the SQS default VisibilityTimeout")
 
 
+def test_answers_carry_their_request_id_in_a_header():
+    # real SQS sends x-amzn-RequestId on every answer; the SDKs put it in $metadata.requestId
+    r = query(srv, {"Action": "ListQueues"})
+    root = assert_success(r, "ListQueues")
+    rid = r.headers.get("x-amzn-requestid")
+    eq(rid, text(root, "ResponseMetadata", "RequestId"), "x-amzn-RequestId = the XML RequestId")
+    e = query(srv, {"Action": "GetQueueUrl", "QueueName": unique("none")}, expect=None)
+    assert e.status == 400 and e.headers.get("x-amzn-requestid"), "error answers carry one too: %r" % e
+    assert e.headers["x-amzn-requestid"] != rid, "each request has its own id"
+    j = jcall(srv, "ListQueues", {})
+    assert j.headers.get("x-amzn-requestid"), "JSON protocol: %r" % j
+
+
 def test_get_with_parameters_in_the_query_string():
     name = unique("get")
     create_queue(srv, name)
