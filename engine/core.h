@@ -5,7 +5,7 @@
 #ifndef ANVIL_CORE_H
 #define ANVIL_CORE_H
 
-#include "engine.h"
+#include "backend.h"
 #include "hmap.h"
 #include "../storage/store.h"
 
@@ -67,7 +67,8 @@ struct project {
     size_t n_sorted, cap_sorted;
 };
 
-struct engine {
+struct emb {
+    struct engine base;          /* first: what engine.h's callers hold */
     int64_t now_ms;
     struct timerwheel wheel;
     struct hmap projects;
@@ -101,102 +102,152 @@ struct engine {
     } resident;
 };
 
+/* The embedded back end's side of engine.h (engine/engine.c calls these). */
+struct emb *emb_open(const struct eng_options *opt, char *err, size_t err_len);
+void emb_close(struct emb *e);
+void emb_set_time(struct emb *e, int64_t now_ms);
+int64_t emb_next_deadline(const struct emb *e);
+int emb_poll_fd(const struct emb *e);
+void emb_on_readable(struct emb *e);
+void emb_flush(struct emb *e);
+void emb_wake_all_waiters(struct emb *e);
+bool emb_idle(const struct emb *e);
+void emb_stats(const struct emb *e, struct eng_stats *out);
+void emb_cancel(struct emb *e, struct eng_op *op);
+void emb_queue_list(struct emb *e, struct eng_op *op, const char *project,
+                    const char *prefix, const char *previous, uint32_t per_page);
+void emb_queue_get(struct emb *e, struct eng_op *op, const char *project, const char *name);
+void emb_queue_put(struct emb *e, struct eng_op *op, const char *project, const char *name,
+                   const struct eng_queue_config *cfg);
+void emb_queue_patch(struct emb *e, struct eng_op *op, const char *project, const char *name,
+                     const struct eng_queue_config *cfg);
+void emb_queue_delete(struct emb *e, struct eng_op *op, const char *project, const char *name);
+void emb_subscribers(struct emb *e, struct eng_op *op, const char *project, const char *name,
+                     enum eng_subscriber_edit edit, const struct eng_subscriber *subs, size_t n);
+void emb_post(struct emb *e, struct eng_op *op, const char *project, const char *name,
+              const struct eng_post_msg *msgs, size_t n);
+void emb_post_existing(struct emb *e, struct eng_op *op, const char *project,
+                       const char *name, const struct eng_post_msg *msgs, size_t n);
+void emb_reserve(struct emb *e, struct eng_op *op, const char *project, const char *name,
+                 const struct eng_reserve_args *args);
+void emb_peek(struct emb *e, struct eng_op *op, const char *project, const char *name,
+              uint32_t n);
+void emb_get(struct emb *e, struct eng_op *op, const char *project, const char *name,
+             uint64_t id);
+void emb_delete(struct emb *e, struct eng_op *op, const char *project, const char *name,
+                uint64_t id, const char *reservation_id, const char *subscriber_name);
+void emb_delete_many(struct emb *e, struct eng_op *op, const char *project, const char *name,
+                     const struct eng_delete_item *items, size_t n);
+void emb_clear(struct emb *e, struct eng_op *op, const char *project, const char *name);
+void emb_touch(struct emb *e, struct eng_op *op, const char *project, const char *name,
+               uint64_t id, const char *reservation_id, uint32_t timeout_s);
+void emb_release(struct emb *e, struct eng_op *op, const char *project, const char *name,
+                 uint64_t id, const char *reservation_id, uint32_t delay_s);
+void emb_change_visibility(struct emb *e, struct eng_op *op, const char *project,
+                           const char *name, uint64_t id, const char *reservation_id,
+                           uint32_t timeout_s);
+void emb_set_pusher(struct emb *e, const struct eng_pusher *pusher);
+void emb_push_answer(struct emb *e, uint64_t msg_id, uint32_t subscriber, uint32_t try_no,
+                     uint32_t slot, int status);
+void emb_push_statuses(struct emb *e, struct eng_op *op, const char *project, const char *name,
+                       uint64_t id);
+
 /* embedded.c */
-void eng_begin(struct engine *e);
-void eng_end(struct engine *e);
+void eng_begin(struct emb *e);
+void eng_end(struct emb *e);
 /* Opens a public call for op: eng_begin() and a fresh result. Returns the journal mark
  * that eng_finish() compares against to tell whether the call wrote anything. */
-uint64_t eng_start(struct engine *e, struct eng_op *op);
+uint64_t eng_start(struct emb *e, struct eng_op *op);
 /* Finishes op: with records written since `journal_mark`, it waits for the building epoch;
  * otherwise for `read_epoch` (the newest state it read). */
-void eng_finish(struct engine *e, struct eng_op *op, uint64_t journal_mark, uint64_t read_epoch);
-void eng_fail(struct engine *e, struct eng_op *op, enum eng_status st);
+void eng_finish(struct emb *e, struct eng_op *op, uint64_t journal_mark, uint64_t read_epoch);
+void eng_fail(struct emb *e, struct eng_op *op, enum eng_status st);
 /* Appends a journal record (no-op in memory mode); returns the epoch it joined. The op
  * being served then waits for that epoch before it is answered. */
-uint64_t eng_journal(struct engine *e, const struct jrec *rec);
+uint64_t eng_journal(struct emb *e, const struct jrec *rec);
 /* The same for a record the answer does not acknowledge: reserved_count increments of
  * reserve and touch, whose reservations are not durable anyway. It is committed with the
  * batch it joins, but the op does not wait for that (only for what it read). */
-uint64_t eng_journal_lazy(struct engine *e, const struct jrec *rec);
-bool eng_can_write(const struct engine *e);
+uint64_t eng_journal_lazy(struct emb *e, const struct jrec *rec);
+bool eng_can_write(const struct emb *e);
 void eng_result_reset(struct eng_result *res);
 void eng_result_free(struct eng_result *res);
 
 /* project.c */
-struct project *project_find(struct engine *e, const char *id);
-struct queue *queue_find(struct engine *e, const char *project, const char *name);
+struct project *project_find(struct emb *e, const char *id);
+struct queue *queue_find(struct emb *e, const char *project, const char *name);
 /* The queue a change is about to be made to: ENG_QUEUE_NOT_FOUND, ENG_STORAGE_UNAVAILABLE
  * (the journal cannot commit now) or ENG_OK with *out set. */
-enum eng_status queue_for_change(struct engine *e, const char *project, const char *name,
+enum eng_status queue_for_change(struct emb *e, const char *project, const char *name,
                                  struct queue **out);
 /* Finds or creates a pull queue with defaults (journalled). NULL when out of memory. */
-struct queue *queue_find_or_create(struct engine *e, const char *project, const char *name);
+struct queue *queue_find_or_create(struct emb *e, const char *project, const char *name);
 int queue_fill_info(const struct queue *q, struct eng_queue_info *info); /* -1: no memory */
-void queue_journal_total(struct engine *e, struct queue *q);
-void projects_free_all(struct engine *e);
+void queue_journal_total(struct emb *e, struct queue *q);
+void projects_free_all(struct emb *e);
 struct store_queue_row *queue_to_row(const struct queue *q);
-struct queue *queue_restore(struct engine *e, const struct store_queue_row *row);
+struct queue *queue_restore(struct emb *e, const struct store_queue_row *row);
 
 /* memory.c */
 enum { MESSAGE_INDEX_BYTES = sizeof(struct message) + 32 }; /* allocation and hash slot */
 size_t body_cost(size_t body_len);
 /* May n new messages whose bodies cost body_costs in all be posted? */
-enum eng_status memory_admit(const struct engine *e, size_t n, uint64_t body_costs);
+enum eng_status memory_admit(const struct emb *e, size_t n, uint64_t body_costs);
 /* Does a body of body_len still fit in memory (at recovery: load it or leave it on disk)? */
-bool memory_keeps_body(const struct engine *e, size_t body_len);
+bool memory_keeps_body(const struct emb *e, size_t body_len);
 /* Counts a new message (m->body set: its body is in memory, NULL: on disk only). */
-void memory_track(struct engine *e, struct message *m);
-void memory_untrack(struct engine *e, struct message *m);
+void memory_track(struct emb *e, struct message *m);
+void memory_untrack(struct emb *e, struct message *m);
 /* Moves the newest durable bodies out of memory until the budget holds again. */
-void memory_rebalance(struct engine *e);
+void memory_rebalance(struct emb *e);
 /* A new reference to m's body, read from the database if it is not in memory. */
-enum eng_status message_body(struct engine *e, struct message *m, struct blob **out);
+enum eng_status message_body(struct emb *e, struct message *m, struct blob **out);
 
 /* message.c */
-struct message *message_by_id(struct engine *e, uint64_t id);
-struct message *message_find(struct engine *e, struct queue *q, uint64_t id);
-void message_free(struct engine *e, struct message *m);
-void message_unlink(struct engine *e, struct message *m);
+struct message *message_by_id(struct emb *e, uint64_t id);
+struct message *message_find(struct emb *e, struct queue *q, uint64_t id);
+void message_free(struct emb *e, struct message *m);
+void message_unlink(struct emb *e, struct message *m);
 /* Reserves up to n ready messages of q into res (dead-lettering as it goes). */
 /* Reserves up to n ready messages of q into res (dead-lettering as it goes); *read_epoch
  * becomes the newest epoch among the messages handed out, as they were before this reserve. */
 /* timeout_s 0 is the queue's message_timeout unless exact_timeout. */
-enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t n,
+enum eng_status message_reserve_into(struct emb *e, struct queue *q, uint32_t n,
                                      uint32_t timeout_s, bool exact_timeout, bool delete_msgs,
                                      struct eng_result *res, uint64_t *read_epoch);
-void message_on_timer(struct engine *e, struct tw_node *t);
-void queue_drop_messages(struct engine *e, struct queue *q);
+void message_on_timer(struct emb *e, struct tw_node *t);
+void queue_drop_messages(struct emb *e, struct queue *q);
 /* Adds a message with this body (the caller keeps its reference) to q: journalled,
  * counted in total_messages (the caller journals the total). */
-enum eng_status message_post(struct engine *e, struct queue *q, struct blob *body,
+enum eng_status message_post(struct emb *e, struct queue *q, struct blob *body,
                              struct blob *push_headers, struct blob *attributes, uint32_t delay_s,
                              uint64_t *id);
 /* Deletes m for good: journal record, then gone from memory. */
-void message_delete(struct engine *e, struct message *m);
+void message_delete(struct emb *e, struct message *m);
 
 /* pushing.c */
-int pushing_start(struct engine *e, struct message *m, int64_t first_at_ms); /* -1: no memory */
+int pushing_start(struct emb *e, struct message *m, int64_t first_at_ms); /* -1: no memory */
 void pushing_free_job(struct message *m);
 /* The push_headers a pushing message was posted with (NULL when none, or not pushing). */
 struct blob *pushing_headers(const struct message *m);
 void pushing_set_headers(struct message *m, struct blob *headers); /* takes a reference */
-void pushing_pump(struct engine *e);
-void pushing_on_timer(struct engine *e, struct message *m);
-enum eng_status pushing_acknowledge(struct engine *e, struct message *m, const char *rid,
+void pushing_pump(struct emb *e);
+void pushing_on_timer(struct emb *e, struct message *m);
+enum eng_status pushing_acknowledge(struct emb *e, struct message *m, const char *rid,
                                     const char *subscriber_name);
 void eng_push_statuses_free(struct eng_push_status *all, size_t n);
 /* Rebuilds a message from its row; NULL when it expired (journalled away) or, with *rc -1,
  * when memory ran out. The message is not in the id index yet: see message_index(). */
-struct message *message_restore(struct engine *e, struct queue *q, const struct store_msg_row *row,
+struct message *message_restore(struct emb *e, struct queue *q, const struct store_msg_row *row,
                                 int *rc);
-int message_index(struct engine *e, struct message *m);
+int message_index(struct emb *e, struct message *m);
 
 /* waiters.c */
-void waiters_note_ready(struct engine *e, struct queue *q);
-void waiters_feed(struct engine *e);
-void waiters_add(struct engine *e, struct queue *q, struct eng_op *op, uint32_t wait_s);
-void waiters_on_timer(struct engine *e, struct eng_op *op);
-void waiters_finish_all(struct engine *e, struct queue *q);
-void waiters_cancel(struct engine *e, struct eng_op *op);
+void waiters_note_ready(struct emb *e, struct queue *q);
+void waiters_feed(struct emb *e);
+void waiters_add(struct emb *e, struct queue *q, struct eng_op *op, uint32_t wait_s);
+void waiters_on_timer(struct emb *e, struct eng_op *op);
+void waiters_finish_all(struct emb *e, struct queue *q);
+void waiters_cancel(struct emb *e, struct eng_op *op);
 
 #endif

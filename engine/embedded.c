@@ -75,7 +75,7 @@ void eng_result_free(struct eng_result *res)
 
 /* ---- completion ---- */
 
-static void run_completions(struct engine *e)
+static void run_completions(struct emb *e)
 {
     while (!list_empty(&e->completed)) {
         struct list_node *link = e->completed.next;
@@ -90,19 +90,19 @@ static void run_completions(struct engine *e)
     }
 }
 
-void eng_begin(struct engine *e)
+void eng_begin(struct emb *e)
 {
     e->depth++;
 }
 
-uint64_t eng_start(struct engine *e, struct eng_op *op)
+uint64_t eng_start(struct emb *e, struct eng_op *op)
 {
     eng_begin(e);
     eng_result_reset(&op->res);
     return e->journal_count;
 }
 
-void eng_end(struct engine *e)
+void eng_end(struct emb *e)
 {
     if (--e->depth > 0)
         return;
@@ -111,14 +111,14 @@ void eng_end(struct engine *e)
     run_completions(e);
 }
 
-void eng_fail(struct engine *e, struct eng_op *op, enum eng_status st)
+void eng_fail(struct emb *e, struct eng_op *op, enum eng_status st)
 {
     eng_result_free(&op->res);
     op->res.status = st;
     list_push_back(&e->completed, &op->link);
 }
 
-void eng_finish(struct engine *e, struct eng_op *op, uint64_t journal_mark, uint64_t read_epoch)
+void eng_finish(struct emb *e, struct eng_op *op, uint64_t journal_mark, uint64_t read_epoch)
 {
     op->res.status = ENG_OK;
     if (!e->store) {
@@ -138,7 +138,7 @@ void eng_finish(struct engine *e, struct eng_op *op, uint64_t journal_mark, uint
     list_push_back(&e->commit_wait[target & 1], &op->link);
 }
 
-static uint64_t journal(struct engine *e, const struct jrec *rec, bool acknowledged)
+static uint64_t journal(struct emb *e, const struct jrec *rec, bool acknowledged)
 {
     if (!e->store) {
         blob_unref(rec->body);
@@ -152,17 +152,17 @@ static uint64_t journal(struct engine *e, const struct jrec *rec, bool acknowled
     return store_building_epoch(e->store);
 }
 
-uint64_t eng_journal(struct engine *e, const struct jrec *rec)
+uint64_t eng_journal(struct emb *e, const struct jrec *rec)
 {
     return journal(e, rec, true);
 }
 
-uint64_t eng_journal_lazy(struct engine *e, const struct jrec *rec)
+uint64_t eng_journal_lazy(struct emb *e, const struct jrec *rec)
 {
     return journal(e, rec, false);
 }
 
-bool eng_can_write(const struct engine *e)
+bool eng_can_write(const struct emb *e)
 {
     return !e->store || store_writable(e->store);
 }
@@ -171,14 +171,14 @@ bool eng_can_write(const struct engine *e)
 
 static void on_timer(struct tw_node *node, void *ctx)
 {
-    struct engine *e = ctx;
+    struct emb *e = ctx;
     if (node->tag == TIMER_WAITER)
         waiters_on_timer(e, list_entry(node, struct eng_op, timer));
     else
         message_on_timer(e, node);
 }
 
-void eng_set_time(struct engine *e, int64_t now_ms)
+void emb_set_time(struct emb *e, int64_t now_ms)
 {
     if (now_ms < e->now_ms)
         return; /* the engine's clock never runs backwards */
@@ -188,7 +188,7 @@ void eng_set_time(struct engine *e, int64_t now_ms)
     eng_end(e);
 }
 
-int64_t eng_next_deadline(const struct engine *e)
+int64_t emb_next_deadline(const struct emb *e)
 {
     int64_t t = tw_next_deadline(&e->wheel);
     if (e->store) {
@@ -201,12 +201,12 @@ int64_t eng_next_deadline(const struct engine *e)
 
 /* ---- journal and commits ---- */
 
-int eng_poll_fd(const struct engine *e)
+int emb_poll_fd(const struct emb *e)
 {
     return e->store ? store_event_fd(e->store) : -1;
 }
 
-void eng_on_readable(struct engine *e)
+void emb_on_readable(struct emb *e)
 {
     if (!e->store)
         return;
@@ -235,18 +235,18 @@ void eng_on_readable(struct engine *e)
     eng_end(e);
 }
 
-void eng_flush(struct engine *e)
+void emb_flush(struct emb *e)
 {
     if (e->store)
         store_kick(e->store, e->now_ms);
 }
 
-bool eng_idle(const struct engine *e)
+bool emb_idle(const struct emb *e)
 {
     return !e->store || store_idle(e->store);
 }
 
-void eng_cancel(struct engine *e, struct eng_op *op)
+void emb_cancel(struct emb *e, struct eng_op *op)
 {
     if (op->waiting_on)
         waiters_cancel(e, op);
@@ -256,7 +256,7 @@ void eng_cancel(struct engine *e, struct eng_op *op)
     eng_result_free(&op->res);
 }
 
-void eng_stats(const struct engine *e, struct eng_stats *out)
+void emb_stats(const struct emb *e, struct eng_stats *out)
 {
     out->projects = e->projects.count;
     out->queues = e->n_queues;
@@ -296,7 +296,7 @@ static void wake_project(struct hnode *node, void *ctx)
     hmap_foreach(&list_entry(node, struct project, by_id)->queues, wake_queue, ctx);
 }
 
-void eng_wake_all_waiters(struct engine *e)
+void emb_wake_all_waiters(struct emb *e)
 {
     eng_begin(e);
     e->shutting_down = true;
@@ -312,7 +312,7 @@ void eng_wake_all_waiters(struct engine *e)
 enum { INDEX_LAG = 16 };
 
 struct load_ctx {
-    struct engine *e;
+    struct emb *e;
     struct queue **by_key;
     size_t n_keys;
     struct message *lagging[INDEX_LAG];
@@ -370,13 +370,14 @@ static int load_message(void *ctx, const struct store_msg_row *row)
     return rc ? rc : lc->rc;
 }
 
-struct engine *eng_open(const struct eng_options *opt, char *err, size_t err_len)
+struct emb *emb_open(const struct eng_options *opt, char *err, size_t err_len)
 {
-    struct engine *e = calloc(1, sizeof(*e));
+    struct emb *e = calloc(1, sizeof(*e));
     if (!e) {
         snprintf(err, err_len, "out of memory");
         return NULL;
     }
+    e->base.backend = ENG_BACKEND_EMBEDDED;
     e->now_ms = opt->now_ms;
     tw_init(&e->wheel, opt->now_ms);
     hmap_init(&e->projects);
@@ -421,7 +422,7 @@ struct engine *eng_open(const struct eng_options *opt, char *err, size_t err_len
     memory_rebalance(e); /* later messages' index entries may have pushed earlier bodies out */
     return e;
 fail:
-    eng_close(e);
+    emb_close(e);
     return NULL;
 }
 
@@ -430,11 +431,11 @@ static void free_message(struct hnode *node, void *ctx)
     message_free(ctx, list_entry(node, struct message, by_id));
 }
 
-void eng_close(struct engine *e)
+void emb_close(struct emb *e)
 {
     if (!e)
         return;
-    eng_wake_all_waiters(e);
+    emb_wake_all_waiters(e);
     if (e->store)
         store_close(e->store);
     e->store = NULL;

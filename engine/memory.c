@@ -16,7 +16,7 @@ size_t body_cost(size_t body_len)
     return sizeof(struct blob) + body_len + 1 + 16 + sizeof(uint64_t);
 }
 
-enum eng_status memory_admit(const struct engine *e, size_t n, uint64_t body_costs)
+enum eng_status memory_admit(const struct emb *e, size_t n, uint64_t body_costs)
 {
     if (!e->memory_budget)
         return ENG_OK;
@@ -26,14 +26,14 @@ enum eng_status memory_admit(const struct engine *e, size_t n, uint64_t body_cos
     return need <= e->memory_budget ? ENG_OK : ENG_MEMORY_BUDGET;
 }
 
-bool memory_keeps_body(const struct engine *e, size_t body_len)
+bool memory_keeps_body(const struct emb *e, size_t body_len)
 {
     return !e->memory_budget || !e->store ||
            e->index_bytes + e->body_bytes + body_cost(body_len) <= e->memory_budget;
 }
 
 /* The ids of messages whose bodies are in memory, oldest first (a deque in a ring). */
-static int resident_push(struct engine *e, uint64_t id)
+static int resident_push(struct emb *e, uint64_t id)
 {
     if (e->resident.count == e->resident.cap) {
         size_t cap = e->resident.cap ? e->resident.cap * 2 : 1024;
@@ -51,7 +51,7 @@ static int resident_push(struct engine *e, uint64_t id)
     return 0;
 }
 
-static uint64_t resident_newest(const struct engine *e)
+static uint64_t resident_newest(const struct emb *e)
 {
     return e->resident.ids[(e->resident.head + e->resident.count - 1) % e->resident.cap];
 }
@@ -62,7 +62,7 @@ static uint64_t attributes_cost(const struct message *m)
     return m->attributes ? sizeof(struct blob) + m->attributes->len + 1 : 0;
 }
 
-void memory_track(struct engine *e, struct message *m)
+void memory_track(struct emb *e, struct message *m)
 {
     e->index_bytes += MESSAGE_INDEX_BYTES + attributes_cost(m);
     e->live_body_bytes += m->body_len;
@@ -75,7 +75,7 @@ void memory_track(struct engine *e, struct message *m)
     }
 }
 
-void memory_untrack(struct engine *e, struct message *m)
+void memory_untrack(struct emb *e, struct message *m)
 {
     e->index_bytes -= MESSAGE_INDEX_BYTES + attributes_cost(m);
     e->live_body_bytes -= m->body_len;
@@ -86,7 +86,7 @@ void memory_untrack(struct engine *e, struct message *m)
     /* its id stays in the resident ring until it is reached: lookups skip it */
 }
 
-void memory_rebalance(struct engine *e)
+void memory_rebalance(struct emb *e)
 {
     if (!e->store || !e->memory_budget)
         return;
@@ -113,7 +113,7 @@ void memory_rebalance(struct engine *e)
     }
 }
 
-enum eng_status message_body(struct engine *e, struct message *m, struct blob **out)
+enum eng_status message_body(struct emb *e, struct message *m, struct blob **out)
 {
     if (m->body) {
         *out = blob_ref(m->body);

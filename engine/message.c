@@ -14,13 +14,13 @@ static bool id_eq(const struct hnode *node, const void *key)
     return list_entry(node, struct message, by_id)->id == *(const uint64_t *)key;
 }
 
-struct message *message_by_id(struct engine *e, uint64_t id)
+struct message *message_by_id(struct emb *e, uint64_t id)
 {
     struct hnode *n = hmap_find(&e->messages, hash_u64(id), id_eq, &id);
     return n ? list_entry(n, struct message, by_id) : NULL;
 }
 
-struct message *message_find(struct engine *e, struct queue *q, uint64_t id)
+struct message *message_find(struct emb *e, struct queue *q, uint64_t id)
 {
     struct message *m = message_by_id(e, id);
     return m && m->queue == q ? m : NULL;
@@ -89,7 +89,7 @@ static bool has_text(const char *s)
     return s && s[0];
 }
 
-void message_unlink(struct engine *e, struct message *m)
+void message_unlink(struct emb *e, struct message *m)
 {
     memory_untrack(e, m);
     leave_list(m);
@@ -98,7 +98,7 @@ void message_unlink(struct engine *e, struct message *m)
     hmap_remove(&e->messages, &m->by_id);
 }
 
-void message_free(struct engine *e, struct message *m)
+void message_free(struct emb *e, struct message *m)
 {
     (void)e;
     pushing_free_job(m);
@@ -107,7 +107,7 @@ void message_free(struct engine *e, struct message *m)
     free(m);
 }
 
-static void journal_delete(struct engine *e, struct message *m)
+static void journal_delete(struct emb *e, struct message *m)
 {
     struct jrec rec = {.type = JR_MSG_DELETE, .msg_id = m->id, .queue_key = m->queue->key};
     m->queue->epoch = eng_journal(e, &rec);
@@ -117,7 +117,7 @@ static void journal_delete(struct engine *e, struct message *m)
  * (lazy) do not: their reservations are not durable, the count follows with its batch.
  * A lazy update leaves m->epoch alone: what must be durable before anyone is told about m
  * (its post, a move, a delayed release) is unchanged by it. */
-static void journal_update(struct engine *e, struct message *m, int64_t visible_at_ms, bool lazy)
+static void journal_update(struct emb *e, struct message *m, int64_t visible_at_ms, bool lazy)
 {
     struct jrec rec = {.type = JR_MSG_UPDATE,
                        .msg_id = m->id,
@@ -130,13 +130,13 @@ static void journal_update(struct engine *e, struct message *m, int64_t visible_
         m->epoch = eng_journal(e, &rec);
 }
 
-static void destroy(struct engine *e, struct message *m)
+static void destroy(struct emb *e, struct message *m)
 {
     message_unlink(e, m);
     message_free(e, m);
 }
 
-static struct message *message_alloc_unindexed(struct engine *e, struct queue *q,
+static struct message *message_alloc_unindexed(struct emb *e, struct queue *q,
                                                struct blob *body, size_t body_len, uint64_t id)
 {
     struct message *m = calloc(1, sizeof(*m));
@@ -153,12 +153,12 @@ static struct message *message_alloc_unindexed(struct engine *e, struct queue *q
     return m;
 }
 
-int message_index(struct engine *e, struct message *m)
+int message_index(struct emb *e, struct message *m)
 {
     return hmap_insert(&e->messages, &m->by_id, hash_u64(m->id));
 }
 
-static struct message *message_alloc(struct engine *e, struct queue *q, struct blob *body,
+static struct message *message_alloc(struct emb *e, struct queue *q, struct blob *body,
                                      size_t body_len, uint64_t id)
 {
     struct message *m = message_alloc_unindexed(e, q, body, body_len, id);
@@ -171,7 +171,7 @@ static struct message *message_alloc(struct engine *e, struct queue *q, struct b
 
 /* Places a new or recovered message: delayed until visible_at_ms, else at the back; on a
  * push queue, on its way to the subscribers from visible_at_ms. -1: out of memory. */
-static int place_new(struct engine *e, struct message *m, int64_t visible_at_ms,
+static int place_new(struct emb *e, struct message *m, int64_t visible_at_ms,
                      int64_t expires_at_ms)
 {
     if (m->queue->type != QUEUE_PULL) {
@@ -192,7 +192,7 @@ static int place_new(struct engine *e, struct message *m, int64_t visible_at_ms,
     return 0;
 }
 
-enum eng_status message_post(struct engine *e, struct queue *q, struct blob *body,
+enum eng_status message_post(struct emb *e, struct queue *q, struct blob *body,
                              struct blob *push_headers, struct blob *attributes, uint32_t delay_s,
                              uint64_t *id)
 {
@@ -232,7 +232,7 @@ enum eng_status message_post(struct engine *e, struct queue *q, struct blob *bod
     return ENG_OK;
 }
 
-static void post(struct engine *e, struct eng_op *op, const char *project, const char *name,
+static void post(struct emb *e, struct eng_op *op, const char *project, const char *name,
                  const struct eng_post_msg *msgs, size_t n, bool create)
 {
     uint64_t mark = eng_start(e, op);
@@ -279,13 +279,13 @@ static void post(struct engine *e, struct eng_op *op, const char *project, const
     eng_end(e);
 }
 
-void eng_post(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_post(struct emb *e, struct eng_op *op, const char *project, const char *name,
               const struct eng_post_msg *msgs, size_t n)
 {
     post(e, op, project, name, msgs, n, true);
 }
 
-void eng_post_existing(struct engine *e, struct eng_op *op, const char *project,
+void emb_post_existing(struct emb *e, struct eng_op *op, const char *project,
                        const char *name, const struct eng_post_msg *msgs, size_t n)
 {
     post(e, op, project, name, msgs, n, false);
@@ -295,7 +295,7 @@ void eng_post_existing(struct engine *e, struct eng_op *op, const char *project,
 
 /* Moves m from its queue to the dead-letter queue, which is created when missing; its
  * expiration restarts with that queue's. Returns false when that could not be done. */
-static bool dead_letter(struct engine *e, struct message *m)
+static bool dead_letter(struct emb *e, struct message *m)
 {
     struct queue *from = m->queue;
     struct queue *to = queue_find_or_create(e, from->project->id, from->dead_letter_queue);
@@ -319,7 +319,7 @@ static bool dead_letter(struct engine *e, struct message *m)
 }
 
 /* Ends m's reservation now: ready again, at the front (a release without delay). */
-static void make_visible(struct engine *e, struct message *m)
+static void make_visible(struct emb *e, struct message *m)
 {
     memset(m->reservation, 0, sizeof(m->reservation));
     tw_cancel(&e->wheel, &m->visibility);
@@ -328,7 +328,7 @@ static void make_visible(struct engine *e, struct message *m)
 }
 
 /* Copies m into a result, reading its body back from the database if it is cold. */
-static enum eng_status fill_message(struct engine *e, struct eng_message *out, struct message *m,
+static enum eng_status fill_message(struct emb *e, struct eng_message *out, struct message *m,
                                     bool with_reservation)
 {
     enum eng_status st = message_body(e, m, &out->body);
@@ -345,7 +345,7 @@ static enum eng_status fill_message(struct engine *e, struct eng_message *out, s
     return ENG_OK;
 }
 
-enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t n,
+enum eng_status message_reserve_into(struct emb *e, struct queue *q, uint32_t n,
                                      uint32_t timeout_s, bool exact_timeout, bool delete_msgs,
                                      struct eng_result *res, uint64_t *read_epoch)
 {
@@ -394,7 +394,7 @@ enum eng_status message_reserve_into(struct engine *e, struct queue *q, uint32_t
     return ENG_OK;
 }
 
-void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_reserve(struct emb *e, struct eng_op *op, const char *project, const char *name,
                  const struct eng_reserve_args *args)
 {
     uint64_t mark = eng_start(e, op), newest = 0;
@@ -419,7 +419,7 @@ void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const
 
 /* ---- reading ---- */
 
-void eng_peek(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_peek(struct emb *e, struct eng_op *op, const char *project, const char *name,
               uint32_t n)
 {
     uint64_t mark = eng_start(e, op), newest = 0;
@@ -451,7 +451,7 @@ void eng_peek(struct engine *e, struct eng_op *op, const char *project, const ch
     eng_end(e);
 }
 
-void eng_get(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_get(struct emb *e, struct eng_op *op, const char *project, const char *name,
              uint64_t id)
 {
     uint64_t mark = eng_start(e, op);
@@ -486,13 +486,13 @@ static enum eng_status check_delete(struct message *m, const char *rid)
     return has_text(rid) ? ENG_RESERVATION_MISMATCH : ENG_OK;
 }
 
-void message_delete(struct engine *e, struct message *m)
+void message_delete(struct emb *e, struct message *m)
 {
     journal_delete(e, m);
     destroy(e, m);
 }
 
-void eng_delete(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_delete(struct emb *e, struct eng_op *op, const char *project, const char *name,
                 uint64_t id, const char *reservation_id, const char *subscriber_name)
 {
     uint64_t mark = eng_start(e, op);
@@ -517,7 +517,7 @@ void eng_delete(struct engine *e, struct eng_op *op, const char *project, const 
     eng_end(e);
 }
 
-void eng_delete_many(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_delete_many(struct emb *e, struct eng_op *op, const char *project, const char *name,
                      const struct eng_delete_item *items, size_t n)
 {
     uint64_t mark = eng_start(e, op);
@@ -552,7 +552,7 @@ void eng_delete_many(struct engine *e, struct eng_op *op, const char *project, c
 /* Deletes every message of q, each with its own journal record: the messages table has
  * no index by queue (it would cost every post and delete a second B-tree), and the engine
  * knows exactly which rows are q's. */
-void queue_drop_messages(struct engine *e, struct queue *q)
+void queue_drop_messages(struct emb *e, struct queue *q)
 {
     struct list_node *lists[] = {&q->ready, &q->delayed, &q->reserved, &q->pushing};
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
@@ -565,7 +565,7 @@ void queue_drop_messages(struct engine *e, struct queue *q)
     }
 }
 
-void eng_clear(struct engine *e, struct eng_op *op, const char *project, const char *name)
+void emb_clear(struct emb *e, struct eng_op *op, const char *project, const char *name)
 {
     uint64_t mark = eng_start(e, op);
     struct queue *q;
@@ -581,7 +581,7 @@ void eng_clear(struct engine *e, struct eng_op *op, const char *project, const c
 
 /* ---- touch and release ---- */
 
-static enum eng_status find_reserved(struct engine *e, const char *project, const char *name,
+static enum eng_status find_reserved(struct emb *e, const char *project, const char *name,
                                      uint64_t id, const char *rid, struct message **out)
 {
     struct queue *q = queue_find(e, project, name);
@@ -600,7 +600,7 @@ static enum eng_status find_reserved(struct engine *e, const char *project, cons
     return ENG_OK;
 }
 
-void eng_touch(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_touch(struct emb *e, struct eng_op *op, const char *project, const char *name,
                uint64_t id, const char *reservation_id, uint32_t timeout_s)
 {
     uint64_t mark = eng_start(e, op);
@@ -622,7 +622,7 @@ void eng_touch(struct engine *e, struct eng_op *op, const char *project, const c
     eng_end(e);
 }
 
-void eng_release(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_release(struct emb *e, struct eng_op *op, const char *project, const char *name,
                  uint64_t id, const char *reservation_id, uint32_t delay_s)
 {
     uint64_t mark = eng_start(e, op);
@@ -645,7 +645,7 @@ void eng_release(struct engine *e, struct eng_op *op, const char *project, const
     eng_end(e);
 }
 
-void eng_change_visibility(struct engine *e, struct eng_op *op, const char *project,
+void emb_change_visibility(struct emb *e, struct eng_op *op, const char *project,
                            const char *name, uint64_t id, const char *reservation_id,
                            uint32_t timeout_s)
 {
@@ -668,7 +668,7 @@ void eng_change_visibility(struct engine *e, struct eng_op *op, const char *proj
 
 /* ---- timers and recovery ---- */
 
-void message_on_timer(struct engine *e, struct tw_node *t)
+void message_on_timer(struct emb *e, struct tw_node *t)
 {
     if (t->tag == TIMER_EXPIRY) {
         struct message *m = list_entry(t, struct message, expiry);
@@ -698,7 +698,7 @@ static bool pairs_well_formed(const void *data, size_t len)
     return p && len && p[len - 1] == '\0' && nuls % 2 == 0;
 }
 
-struct message *message_restore(struct engine *e, struct queue *q, const struct store_msg_row *row,
+struct message *message_restore(struct emb *e, struct queue *q, const struct store_msg_row *row,
                                 int *rc)
 {
     *rc = 0;

@@ -28,21 +28,21 @@ static bool queue_eq(const struct hnode *node, const void *key)
     return q->name_len == k->len && memcmp(q->name, k->s, k->len) == 0;
 }
 
-struct project *project_find(struct engine *e, const char *id)
+struct project *project_find(struct emb *e, const char *id)
 {
     struct name_key k = {id, strlen(id)};
     struct hnode *n = hmap_find(&e->projects, hash_bytes(k.s, k.len, e->hash_seed), project_eq, &k);
     return n ? list_entry(n, struct project, by_id) : NULL;
 }
 
-static struct queue *queue_in(struct engine *e, struct project *p, const char *name)
+static struct queue *queue_in(struct emb *e, struct project *p, const char *name)
 {
     struct name_key k = {name, strlen(name)};
     struct hnode *n = hmap_find(&p->queues, hash_bytes(k.s, k.len, e->hash_seed), queue_eq, &k);
     return n ? list_entry(n, struct queue, by_name) : NULL;
 }
 
-struct queue *queue_find(struct engine *e, const char *project, const char *name)
+struct queue *queue_find(struct emb *e, const char *project, const char *name)
 {
     struct project *p = project_find(e, project);
     return p ? queue_in(e, p, name) : NULL;
@@ -56,7 +56,7 @@ static void project_free(struct project *p)
     free(p);
 }
 
-enum eng_status queue_for_change(struct engine *e, const char *project, const char *name,
+enum eng_status queue_for_change(struct emb *e, const char *project, const char *name,
                                  struct queue **out)
 {
     *out = queue_find(e, project, name);
@@ -65,7 +65,7 @@ enum eng_status queue_for_change(struct engine *e, const char *project, const ch
     return eng_can_write(e) ? ENG_OK : ENG_STORAGE_UNAVAILABLE;
 }
 
-static struct project *project_get_or_create(struct engine *e, const char *id)
+static struct project *project_get_or_create(struct emb *e, const char *id)
 {
     struct project *p = project_find(e, id);
     if (p)
@@ -134,7 +134,7 @@ static void queue_free(struct queue *q)
     free(q);
 }
 
-static struct queue *queue_alloc(struct engine *e, struct project *p, const char *name)
+static struct queue *queue_alloc(struct emb *e, struct project *p, const char *name)
 {
     struct queue *q = calloc(1, sizeof(*q));
     if (!q || !(q->name = strdup(name))) {
@@ -200,7 +200,7 @@ struct store_queue_row *queue_to_row(const struct queue *q)
     return row;
 }
 
-static void journal_queue_put(struct engine *e, struct queue *q)
+static void journal_queue_put(struct emb *e, struct queue *q)
 {
     struct jrec rec = {.type = JR_QUEUE_PUT, .queue_key = q->key, .row = queue_to_row(q)};
     if (!rec.row && e->store) {
@@ -210,13 +210,13 @@ static void journal_queue_put(struct engine *e, struct queue *q)
     q->epoch = eng_journal(e, &rec);
 }
 
-void queue_journal_total(struct engine *e, struct queue *q)
+void queue_journal_total(struct emb *e, struct queue *q)
 {
     struct jrec rec = {.type = JR_QUEUE_TOTAL, .queue_key = q->key, .count = q->total_messages};
     q->epoch = eng_journal(e, &rec);
 }
 
-static struct queue *queue_create(struct engine *e, const char *project, const char *name)
+static struct queue *queue_create(struct emb *e, const char *project, const char *name)
 {
     struct project *p = project_get_or_create(e, project);
     if (!p)
@@ -238,7 +238,7 @@ static struct queue *queue_create(struct engine *e, const char *project, const c
     return q;
 }
 
-struct queue *queue_find_or_create(struct engine *e, const char *project, const char *name)
+struct queue *queue_find_or_create(struct emb *e, const char *project, const char *name)
 {
     struct queue *q = queue_find(e, project, name);
     if (q)
@@ -249,7 +249,7 @@ struct queue *queue_find_or_create(struct engine *e, const char *project, const 
     return q;
 }
 
-struct queue *queue_restore(struct engine *e, const struct store_queue_row *row)
+struct queue *queue_restore(struct emb *e, const struct store_queue_row *row)
 {
     struct queue *q = queue_create(e, row->project, row->name);
     if (!q)
@@ -297,7 +297,7 @@ int queue_fill_info(const struct queue *q, struct eng_queue_info *info)
 }
 
 /* Frees a queue with everything in it; its waiters get an empty answer. Not journalled. */
-static void queue_destroy(struct engine *e, struct queue *q)
+static void queue_destroy(struct emb *e, struct queue *q)
 {
     struct project *p = q->project;
     waiters_finish_all(e, q);
@@ -328,7 +328,7 @@ static void free_project_node(struct hnode *node, void *ctx)
     project_free(p);
 }
 
-void projects_free_all(struct engine *e)
+void projects_free_all(struct emb *e)
 {
     hmap_foreach(&e->projects, free_project_node, NULL);
 }
@@ -336,7 +336,7 @@ void projects_free_all(struct engine *e)
 /* ---- configuration ---- */
 
 /* Would pointing `name` at `target` close a loop of dead-letter queues? */
-static bool dead_letter_loops(struct engine *e, struct project *p, const char *name,
+static bool dead_letter_loops(struct emb *e, struct project *p, const char *name,
                               const char *target)
 {
     const char *next = target;
@@ -362,7 +362,7 @@ static enum queue_type type_after(const struct queue *q, const struct eng_queue_
 
 /* Would these subscribers make messages go round in a circle of queues (ironmq:///q
  * subscribers leading back to `name`)? A walk over push queues' queue subscribers. */
-static bool push_loops(struct engine *e, struct project *p, const char *name,
+static bool push_loops(struct emb *e, struct project *p, const char *name,
                        const struct eng_subscriber *subs, uint32_t n, uint64_t depth)
 {
     if (depth > e->n_queues + 1)
@@ -381,7 +381,7 @@ static bool push_loops(struct engine *e, struct project *p, const char *name,
     return false;
 }
 
-static enum eng_status check_config(struct engine *e, const char *project, const char *name,
+static enum eng_status check_config(struct emb *e, const char *project, const char *name,
                                     const struct queue *q, const struct eng_queue_config *cfg)
 {
     if (q && cfg->has_type && cfg->type != q->type)
@@ -435,7 +435,7 @@ static int apply_config(struct queue *q, const struct eng_queue_config *cfg)
     return 0;
 }
 
-static void put_or_patch(struct engine *e, struct eng_op *op, const char *project, const char *name,
+static void put_or_patch(struct emb *e, struct eng_op *op, const char *project, const char *name,
                          const struct eng_queue_config *cfg, bool must_exist)
 {
     uint64_t mark = eng_start(e, op);
@@ -467,19 +467,19 @@ static void put_or_patch(struct engine *e, struct eng_op *op, const char *projec
     eng_end(e);
 }
 
-void eng_queue_put(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_queue_put(struct emb *e, struct eng_op *op, const char *project, const char *name,
                    const struct eng_queue_config *cfg)
 {
     put_or_patch(e, op, project, name, cfg, false);
 }
 
-void eng_queue_patch(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_queue_patch(struct emb *e, struct eng_op *op, const char *project, const char *name,
                      const struct eng_queue_config *cfg)
 {
     put_or_patch(e, op, project, name, cfg, true);
 }
 
-void eng_subscribers(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_subscribers(struct emb *e, struct eng_op *op, const char *project, const char *name,
                      enum eng_subscriber_edit edit, const struct eng_subscriber *subs, size_t n)
 {
     uint64_t mark = eng_start(e, op);
@@ -504,7 +504,7 @@ void eng_subscribers(struct engine *e, struct eng_op *op, const char *project, c
     eng_end(e);
 }
 
-void eng_queue_get(struct engine *e, struct eng_op *op, const char *project, const char *name)
+void emb_queue_get(struct emb *e, struct eng_op *op, const char *project, const char *name)
 {
     uint64_t mark = eng_start(e, op);
     struct queue *q = queue_find(e, project, name);
@@ -517,7 +517,7 @@ void eng_queue_get(struct engine *e, struct eng_op *op, const char *project, con
     eng_end(e);
 }
 
-void eng_queue_delete(struct engine *e, struct eng_op *op, const char *project, const char *name)
+void emb_queue_delete(struct emb *e, struct eng_op *op, const char *project, const char *name)
 {
     uint64_t mark = eng_start(e, op);
     struct queue *q;
@@ -533,7 +533,7 @@ void eng_queue_delete(struct engine *e, struct eng_op *op, const char *project, 
     eng_end(e);
 }
 
-void eng_queue_list(struct engine *e, struct eng_op *op, const char *project, const char *prefix,
+void emb_queue_list(struct emb *e, struct eng_op *op, const char *project, const char *prefix,
                     const char *previous, uint32_t per_page)
 {
     uint64_t mark = eng_start(e, op), newest = 0;

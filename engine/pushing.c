@@ -52,7 +52,7 @@ void pushing_set_headers(struct message *m, struct blob *headers)
 }
 
 /* Arms the visibility timer for the next due time and queues the job if a send is due now. */
-static void schedule(struct engine *e, struct push_job *job)
+static void schedule(struct emb *e, struct push_job *job)
 {
     struct message *m = job->m;
     int64_t next = delivery_tick(&job->d, e->now_ms, delay_of(m->queue));
@@ -63,7 +63,7 @@ static void schedule(struct engine *e, struct push_job *job)
         list_push_back(&e->push_due, &job->due_link);
 }
 
-int pushing_start(struct engine *e, struct message *m, int64_t first_at_ms)
+int pushing_start(struct emb *e, struct message *m, int64_t first_at_ms)
 {
     struct queue *q = m->queue;
     uint32_t n = q->push ? q->push->n_subscribers : 0;
@@ -122,7 +122,7 @@ void eng_push_statuses_free(struct eng_push_status *all, size_t n)
 }
 
 /* Delivery is over: the error message (when wanted and possible), then the delete. */
-static void finish(struct engine *e, struct message *m)
+static void finish(struct emb *e, struct message *m)
 {
     struct push_job *job = m->job;
     struct queue *q = m->queue;
@@ -141,7 +141,7 @@ static void finish(struct engine *e, struct message *m)
     message_delete(e, m);
 }
 
-static void after_change(struct engine *e, struct message *m)
+static void after_change(struct emb *e, struct message *m)
 {
     if (delivery_finished(&m->job->d))
         finish(e, m);
@@ -153,7 +153,7 @@ static void after_change(struct engine *e, struct message *m)
  * it (created as a pull queue if missing) and counts as delivered; 503 when it cannot be
  * now (memory budget, storage), retried like any failure. Loops are refused when the
  * subscribers are set (push.c). */
-static int post_to_queue(struct engine *e, struct message *m, const char *name)
+static int post_to_queue(struct emb *e, struct message *m, const char *name)
 {
     struct blob *body = NULL;
     struct queue *to = queue_find_or_create(e, m->queue->project->id, name);
@@ -182,7 +182,7 @@ static uint32_t busy_slot(const struct queue *q, const char *name)
 
 /* Sends what is due for job; false when the pusher is full (the job stays queued).
  * *waiting_slot is set when a subscriber is at its own bound: the job waits for it. */
-static bool send_due(struct engine *e, struct push_job *job, int *waiting_slot)
+static bool send_due(struct emb *e, struct push_job *job, int *waiting_slot)
 {
     struct message *m = job->m;
     struct queue *q = m->queue;
@@ -229,7 +229,7 @@ static bool send_due(struct engine *e, struct push_job *job, int *waiting_slot)
     return true;
 }
 
-void pushing_pump(struct engine *e)
+void pushing_pump(struct emb *e)
 {
     if (!e->pusher.send || e->pumping)
         return;
@@ -264,12 +264,12 @@ void pushing_pump(struct engine *e)
     e->pumping = false;
 }
 
-void pushing_on_timer(struct engine *e, struct message *m)
+void pushing_on_timer(struct emb *e, struct message *m)
 {
     after_change(e, m);
 }
 
-void eng_set_pusher(struct engine *e, const struct eng_pusher *pusher)
+void emb_set_pusher(struct emb *e, const struct eng_pusher *pusher)
 {
     eng_begin(e);
     e->pusher = *pusher;
@@ -280,7 +280,7 @@ void eng_set_pusher(struct engine *e, const struct eng_pusher *pusher)
     eng_end(e); /* messages recovered at start begin their delivery now */
 }
 
-void eng_push_answer(struct engine *e, uint64_t msg_id, uint32_t subscriber, uint32_t try_no,
+void emb_push_answer(struct emb *e, uint64_t msg_id, uint32_t subscriber, uint32_t try_no,
                      uint32_t slot, int status)
 {
     eng_begin(e);
@@ -303,7 +303,7 @@ void eng_push_answer(struct engine *e, uint64_t msg_id, uint32_t subscriber, uin
     eng_end(e);
 }
 
-enum eng_status pushing_acknowledge(struct engine *e, struct message *m, const char *rid,
+enum eng_status pushing_acknowledge(struct emb *e, struct message *m, const char *rid,
                                     const char *subscriber_name)
 {
     struct push_job *job = m->job;
@@ -325,7 +325,7 @@ enum eng_status pushing_acknowledge(struct engine *e, struct message *m, const c
     return ENG_RESERVATION_MISMATCH;
 }
 
-void eng_push_statuses(struct engine *e, struct eng_op *op, const char *project, const char *name,
+void emb_push_statuses(struct emb *e, struct eng_op *op, const char *project, const char *name,
                        uint64_t id)
 {
     uint64_t mark = eng_start(e, op);

@@ -5,7 +5,7 @@
  * their oldest waiters first. A deadline that passes answers with an empty list. */
 #include "core.h"
 
-void waiters_add(struct engine *e, struct queue *q, struct eng_op *op, uint32_t wait_s)
+void waiters_add(struct emb *e, struct queue *q, struct eng_op *op, uint32_t wait_s)
 {
     op->waiting_on = q;
     op->in_flight = true;
@@ -14,21 +14,21 @@ void waiters_add(struct engine *e, struct queue *q, struct eng_op *op, uint32_t 
     tw_insert(&e->wheel, &op->timer, e->now_ms + (int64_t)wait_s * 1000);
 }
 
-void waiters_cancel(struct engine *e, struct eng_op *op)
+void waiters_cancel(struct emb *e, struct eng_op *op)
 {
     tw_cancel(&e->wheel, &op->timer);
     list_remove(&op->link);
     op->waiting_on = NULL;
 }
 
-void waiters_note_ready(struct engine *e, struct queue *q)
+void waiters_note_ready(struct emb *e, struct queue *q)
 {
     if (q->n_ready && !list_empty(&q->waiters) && !list_linked(&q->feed_link))
         list_push_back(&e->to_feed, &q->feed_link);
 }
 
 /* Serves the oldest waiter of q; false when nothing could be handed to it. */
-static bool serve_one(struct engine *e, struct queue *q)
+static bool serve_one(struct emb *e, struct queue *q)
 {
     struct eng_op *op = list_entry(q->waiters.next, struct eng_op, link);
     uint64_t mark = e->journal_count, newest = 0;
@@ -51,7 +51,7 @@ static bool serve_one(struct engine *e, struct queue *q)
     return true;
 }
 
-void waiters_feed(struct engine *e)
+void waiters_feed(struct emb *e)
 {
     while (!list_empty(&e->to_feed)) {
         struct list_node *link = e->to_feed.next;
@@ -63,7 +63,7 @@ void waiters_feed(struct engine *e)
     }
 }
 
-void waiters_on_timer(struct engine *e, struct eng_op *op)
+void waiters_on_timer(struct emb *e, struct eng_op *op)
 {
     uint64_t mark = e->journal_count;
     list_remove(&op->link);
@@ -71,7 +71,7 @@ void waiters_on_timer(struct engine *e, struct eng_op *op)
     eng_finish(e, op, mark, 0);
 }
 
-void waiters_finish_all(struct engine *e, struct queue *q)
+void waiters_finish_all(struct emb *e, struct queue *q)
 {
     while (!list_empty(&q->waiters)) {
         struct eng_op *op = list_entry(q->waiters.next, struct eng_op, link);
