@@ -170,8 +170,6 @@ uint64_t eng_journal(struct emb *e, const struct jrec *rec);
  * batch it joins, but the op does not wait for that (only for what it read). */
 uint64_t eng_journal_lazy(struct emb *e, const struct jrec *rec);
 bool eng_can_write(const struct emb *e);
-void eng_result_reset(struct eng_result *res);
-void eng_result_free(struct eng_result *res);
 
 /* project.c */
 struct project *project_find(struct emb *e, const char *id);
@@ -235,7 +233,6 @@ void pushing_pump(struct emb *e);
 void pushing_on_timer(struct emb *e, struct message *m);
 enum eng_status pushing_acknowledge(struct emb *e, struct message *m, const char *rid,
                                     const char *subscriber_name);
-void eng_push_statuses_free(struct eng_push_status *all, size_t n);
 /* Rebuilds a message from its row; NULL when it expired (journalled away) or, with *rc -1,
  * when memory ran out. The message is not in the id index yet: see message_index(). */
 struct message *message_restore(struct emb *e, struct queue *q, const struct store_msg_row *row,

@@ -48,31 +48,6 @@ const char *queue_type_name(enum queue_type t)
     return "pull";
 }
 
-void eng_result_reset(struct eng_result *res)
-{
-    memset(res, 0, sizeof(*res));
-}
-
-void eng_result_free(struct eng_result *res)
-{
-    for (size_t i = 0; i < res->n_messages; i++) {
-        blob_unref(res->messages[i].body);
-        blob_unref(res->messages[i].attributes);
-    }
-    free(res->messages);
-    free(res->ids);
-    for (size_t i = 0; i < res->n_names; i++)
-        free(res->names[i]);
-    free(res->names);
-    free(res->queue.project);
-    free(res->queue.name);
-    free(res->queue.dead_letter_queue);
-    eng_push_statuses_free(res->statuses, res->n_statuses);
-    push_info_free(&res->queue.push);
-    blob_unref(res->queue.attributes);
-    eng_result_reset(res);
-}
-
 /* ---- completion ---- */
 
 static void run_completions(struct emb *e)

@@ -217,6 +217,9 @@ struct eng_options {
      * the database only and read back when needed; when even the per-message index does not
      * fit, posts are refused (ENG_MEMORY_BUDGET). In memory mode every body must fit. */
     uint64_t memory_budget;
+    /* NULL: the embedded back end. A postgres:// URL (libpq conninfo): the PostgreSQL back
+     * end, whose state is in that database (docs/scale-out.md; a first cut). */
+    const char *backend_url;
 };
 
 struct eng_stats {

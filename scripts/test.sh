@@ -82,6 +82,29 @@ for build in build build-asan; do
   run_suite "clients/sqs boto3 [$kind]" env ANVIL_BIN="$root/$build/anvil" /usr/bin/python3 tests/clients/sqs/boto3_suite.py
 done
 
+# The PostgreSQL back end: a throwaway cluster (scripts/pg.sh), then the end-to-end suite
+# (the modules for both back ends, and the multi-node tests) and the client suites on it,
+# with the sanitizer build. Each suite gets a fresh database.
+pg_root=$(mktemp -d)
+chmod 755 "$pg_root"
+pg_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trap 'scripts/pg.sh stop "$pg_root/cluster" >/dev/null 2>&1; rm -rf "$logs" "$pg_root"' EXIT
+if scripts/pg.sh start "$pg_root/cluster" "$pg_port" >"$logs/pg.log" 2>&1; then
+  pg_base="postgres://anvil@127.0.0.1:$pg_port"
+  pg_db() { psql "$pg_base/postgres" -X -q -c "CREATE DATABASE $1" >/dev/null && echo "$pg_base/$1"; }
+  export ANVIL_TEST_PG="$pg_base"
+  run_suite "e2e on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" /usr/bin/python3 tests/e2e/run.py --quick
+  run_suite "clients/node iron_mq on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" \
+    ANVIL_TEST_BACKEND="$(pg_db node_iron_mq)" node tests/clients/node/iron_mq.test.js
+  run_suite "clients/node aws-sdk sqs on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" \
+    ANVIL_TEST_BACKEND="$(pg_db node_sqs)" node tests/clients/node/sqs.test.js
+  run_suite "clients/sqs boto 2 on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" /usr/bin/python3 tests/clients/sqs/boto2_seed.py
+  run_suite "clients/sqs boto3 on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" /usr/bin/python3 tests/clients/sqs/boto3_suite.py
+  unset ANVIL_TEST_PG
+else
+  cat "$logs/pg.log"; echo "PostgreSQL did not start"; failed=$((failed + 1))
+fi
+
 # Crash consistency: SIGKILL under load, then check nothing acknowledged was lost or undone.
 # The long run (100 kills per mode) is documented in docs/durability.md.
 for mode in fsync normal memory; do

@@ -338,6 +338,10 @@ static const struct setting settings[] = {
      "it acts in; repeatable. With none, the SQS API takes any key in dev mode, and the "
      "PROJECT:TOKEN access key (any secret) wherever a token is valid",
      set_sqs_keys, 0},
+    {"backend", "ANVIL_BACKEND", "sqlite|URL", "sqlite",
+     "where state lives: sqlite (the embedded back end, in data_dir) or a postgres:// URL "
+     "(first cut: pull queues; docs/scale-out.md)",
+     set_string, AT(backend)},
     {"sqs_account", "ANVIL_SQS_ACCOUNT", "PROJECT", "000000000000",
      "the project of SQS requests whose key and queue URL name none (dev mode)",
      set_string, AT(sqs_account)},
@@ -560,6 +564,9 @@ static int check(struct loader *ld)
         return fail(ld, "connection_limit must be at least 1");
     if (!cfg->data_dir[0] && cfg->durability != DURABILITY_MEMORY)
         return fail(ld, "data_dir is empty");
+    if (strcmp(cfg->backend, "sqlite") != 0 && strncmp(cfg->backend, "postgres://", 11) != 0 &&
+        strncmp(cfg->backend, "postgresql://", 13) != 0)
+        return fail(ld, "backend: \"%s\" is not sqlite or a postgres:// URL", cfg->backend);
     if (!api_valid_name(cfg->sqs_account))
         return fail(ld, "sqs_account: \"%s\" is not a project name", cfg->sqs_account);
     if (!cfg->sqs_region[0] || strspn(cfg->sqs_region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
@@ -651,6 +658,7 @@ void config_free(struct config *cfg)
     free_tokens(cfg->tokens, cfg->n_tokens);
     free_sqs_keys(cfg->sqs_keys, cfg->n_sqs_keys);
     free(cfg->sqs_account);
+    free(cfg->backend);
     free(cfg->sqs_region);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -34,6 +34,7 @@ struct config {
     size_t n_tokens;
     struct api_sqs_key *sqs_keys;
     size_t n_sqs_keys;
+    char *backend; /* "sqlite" or a postgres:// URL */
     char *sqs_account;
     char *sqs_region;
     char *config_file;

@@ -199,7 +199,8 @@ int main(int argc, char **argv)
     loop.shutdown_timeout_s = cfg.shutdown_timeout_s;
     if ((listen_fd = open_listener(&cfg, url, sizeof(url), err, sizeof(err))) < 0)
         goto out;
-    struct eng_options eopt = {.data_dir = cfg.data_dir,
+    struct eng_options eopt = {.backend_url = strcmp(cfg.backend, "sqlite") ? cfg.backend : NULL,
+                               .data_dir = cfg.data_dir,
                                .durability = cfg.durability,
                                .now_ms = clock_wall_ms(),
                                .seed = random_seed(),
@@ -242,7 +243,9 @@ int main(int argc, char **argv)
     struct eng_stats st;
     eng_stats(engine, &st);
     log_msg(LOG_INFO, "anvil %s listening on %s", ANVIL_VERSION, url);
-    if (cfg.durability == DURABILITY_MEMORY)
+    if (eopt.backend_url) /* the URL may hold a password: not logged */
+        log_msg(LOG_INFO, "backend PostgreSQL: state lives in the database (data_dir and durability unused)");
+    else if (cfg.durability == DURABILITY_MEMORY)
         log_msg(LOG_INFO, "durability memory: nothing is written to disk");
     else
         log_msg(LOG_INFO, "data directory %s, durability %s, recovered %llu queues and %llu messages",

@@ -33,7 +33,20 @@ HTTP_TIMEOUT_S = 10.0
 READY_RE = re.compile(r"^anvil ready http://(\[[^\]]+\]|[^:/]+):(\d+)\s*$")
 
 ALL_SERVERS = []  # every Server ever started, in order (run.py reads it)
+# ANVIL_TEST_PG=postgres://user@host:port: every Server runs on the PostgreSQL back end, each
+# with a database of its own on that cluster (created here, kept across its restarts).
+TEST_PG = os.environ.get("ANVIL_TEST_PG")
+_PG_DATABASES = []
 _TEMP_DIRS = []
+
+
+BOTH = ("sqlite", "postgres")
+
+
+def sqlite_only(fn):
+    """Marks a test of what only the embedded back end has (a data directory, its files)."""
+    fn.backends = ("sqlite",)
+    return fn
 
 
 def slow(fn):
@@ -74,6 +87,13 @@ class Server:
         self.env = dict(env or {})
         self.temp_dir = make_temp_dir()
         self.data_dir = data_dir or os.path.join(self.temp_dir, "data")
+        self.backend = None
+        if TEST_PG and not bare:
+            db = "anvil_e2e_%d_%d" % (os.getpid(), len(ALL_SERVERS))
+            subprocess.run(["psql", TEST_PG + "/postgres", "-X", "-q", "-c", "CREATE DATABASE " + db],
+                           check=True, capture_output=True, timeout=30)
+            _PG_DATABASES.append(db)
+            self.backend = TEST_PG + "/" + db
         self.bare = bare  # no --port 0 / --data-dir: args (or env, a config file) say it all
         self.log_path = os.path.join(self.temp_dir, "anvil.log")
         self.proc = None
@@ -95,7 +115,8 @@ class Server:
     def command(self):
         if self.bare:
             return [ANVIL_BIN] + self.args
-        return [ANVIL_BIN, "--port", "0", "--data-dir", self.data_dir] + self.args
+        backend = ["--backend", self.backend] if self.backend else []
+        return [ANVIL_BIN, "--port", "0", "--data-dir", self.data_dir] + backend + self.args
 
     def _launch(self):
         if not os.path.exists(ANVIL_BIN):
@@ -411,6 +432,10 @@ def cleanup_all():
     if not os.environ.get("ANVIL_E2E_KEEP"):
         for d in _TEMP_DIRS:
             shutil.rmtree(d, ignore_errors=True)
+        for db in _PG_DATABASES:
+            subprocess.run(["psql", TEST_PG + "/postgres", "-X", "-q", "-c",
+                            "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db],
+                           capture_output=True, timeout=30)
 
 
 atexit.register(cleanup_all)

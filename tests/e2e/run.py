@@ -6,7 +6,9 @@
 Finds test_*.py next to this file and runs their test_* functions in file order. A module
 may define setup_module() / teardown_module() (e.g. to share one server between its tests;
 each test then uses its own queue names). --quick skips tests marked @slow. A filter keeps
-tests whose "module.function" name contains any of the given strings.
+tests whose "module.function" name contains any of the given strings. With ANVIL_TEST_PG set
+every server runs on the PostgreSQL back end (harness.py); a module's BACKENDS (or a test's
+`backends`, see harness.sqlite_only) names the back ends it is for, by default both.
 Prints `ok   name (0.12s)` or `FAIL name` with the traceback and the tail of the server log,
 and as its last line `RESULT passed=N failed=M`; exits 0 only when M is 0.
 The binary is $ANVIL_BIN, default <repo>/build/anvil.
@@ -27,10 +29,13 @@ import harness  # noqa: E402
 
 
 def discover(filters, quick):
+    backend = "postgres" if harness.TEST_PG else "sqlite"
     plan = []
     for path in sorted(glob.glob(os.path.join(HERE, "test_*.py"))):
         name = os.path.splitext(os.path.basename(path))[0]
         module = importlib.import_module(name)
+        if backend not in getattr(module, "BACKENDS", harness.BOTH):
+            continue
         tests = [(fname, fn) for fname, fn in vars(module).items()
                  if fname.startswith("test_") and inspect.isfunction(fn)
                  and fn.__module__ == module.__name__]
@@ -41,6 +46,8 @@ def discover(filters, quick):
             if filters and not any(f in full for f in filters):
                 continue
             if quick and getattr(fn, "slow", False):
+                continue
+            if backend not in getattr(fn, "backends", harness.BOTH):
                 continue
             chosen.append((full, fn))
         if chosen:

@@ -4,7 +4,7 @@ import os
 import signal
 import time
 
-from harness import Server, make_temp_dir, run_anvil, unique
+from harness import Server, make_temp_dir, run_anvil, sqlite_only, unique
 
 
 def write_config(text):
@@ -140,6 +140,7 @@ def test_max_message_size_flag_changes_the_limit_for_posts_and_webhooks():
         assert st == 413, (st, body)
 
 
+@sqlite_only  # durability is the embedded back end's setting
 def test_durability_from_environment():
     with Server.start([], env={"ANVIL_DURABILITY": "memory"}) as s:
         s.project("p").post("q", "x")

@@ -8,6 +8,8 @@ it fail as they would on a full file system, and raising the limit gives the spa
 While the disk fails, reads of committed state are answered; a read that would report a
 change not yet committed (such as the size of the queue being posted to) waits for it and
 gets 503 too, since no answer may report what a crash could undo."""
+
+BACKENDS = ("sqlite",)  # disk faults, locks, backups of the embedded database
 import os
 import shutil
 import signal

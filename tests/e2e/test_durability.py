@@ -2,6 +2,8 @@
 delete holds, reserved messages are ready again, queue settings and totals survive;
 --durability normal survives a restart too; --durability memory keeps nothing. One data
 directory serves one process at a time."""
+
+BACKENDS = ("sqlite",)  # restarts of the embedded back end: reservations are not durable there, data-directory locks
 import os
 
 from harness import Server, run_anvil, unique

@@ -2,6 +2,8 @@
 and headers they receive, multicast and unicast, 200, 202 then delete, 202 running out,
 errors and retries into the error queue, connection refused, a subscriber too slow for
 push_timeout, push statuses at each stage, and a pending push delivered after a crash."""
+
+BACKENDS = ("sqlite",)  # push queues: not in the PostgreSQL back end yet
 import http.server
 import json
 import re

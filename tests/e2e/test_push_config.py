@@ -1,6 +1,8 @@
 """Push queues' settings (wire contract §2, §4): create with subscribers, defaults and
 limits, the subscribers calls, queue info, type rules, persistence across a restart.
 Delivery itself: test_push.py."""
+
+BACKENDS = ("sqlite",)  # push queues: not in the PostgreSQL back end yet
 from harness import Server, unique
 
 srv = None

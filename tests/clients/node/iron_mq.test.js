@@ -269,7 +269,9 @@ function startServer() {
       return;
     }
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-node-'));
-    server = childProcess.spawn(ANVIL_BIN, ['--port', '0', '--data-dir', dataDir], {
+    // ANVIL_TEST_BACKEND=postgres://...: the same calls against the PostgreSQL back end
+    const backend = process.env.ANVIL_TEST_BACKEND ? ['--backend', process.env.ANVIL_TEST_BACKEND] : [];
+    server = childProcess.spawn(ANVIL_BIN, ['--port', '0', '--data-dir', dataDir].concat(backend), {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -316,6 +318,11 @@ const tests = [];
 function test(name, fn) {
   tests.push({ name: name, fn: fn });
 }
+// Push queues are not in the PostgreSQL back end yet (docs/scale-out.md): their checks run
+// against the embedded back end only.
+function pushTest(name, fn) {
+  if (!process.env.ANVIL_TEST_BACKEND) test(name, fn);
+}
 
 let client = null; // bound to 'nq-main'
 function q(name) {
@@ -352,7 +359,7 @@ test('create_queue with an out-of-range message_timeout → error, no queue', as
   await expectStatus('GET', '/queues/nq-bad', undefined, 404, 'Queue not found');
 });
 
-test('create_queue of a push queue → its push settings, with the defaults', async function () {
+pushTest('create_queue of a push queue → its push settings, with the defaults', async function () {
   const body = await ok(function (cb) {
     client.create_queue(
       'nq-push',
@@ -365,7 +372,7 @@ test('create_queue of a push queue → its push settings, with the defaults', as
   eq(qi.push, { subscribers: [{ name: 's1', url: 'http://127.0.0.1:9/', headers: { 'X-K': 'v' } }], retries: 3, retries_delay: 60 }, 'push');
 });
 
-test('add_subscribers, rpl_subscribers, rm_subscribers on a push queue', async function () {
+pushTest('add_subscribers, rpl_subscribers, rm_subscribers on a push queue', async function () {
   const pq = q('nq-push');
   const added = await ok(function (cb) {
     pq.add_subscribers({ name: 's2', url: 'https://hooks.example/s2' }, cb);
@@ -385,7 +392,7 @@ test('add_subscribers, rpl_subscribers, rm_subscribers on a push queue', async f
   check(/subscriber/.test(msg), 'the last subscriber stays: ' + msg);
 });
 
-test('post to a push queue → delivered; msg_push_statuses; del_msg_push_status acknowledges a 202', async function () {
+pushTest('post to a push queue → delivered; msg_push_statuses; del_msg_push_status acknowledges a 202', async function () {
   await ok(function (cb) { q('nq-push').del_queue(cb); }); // the listing tests expect it gone
   const got = [];
   const subscriber = http.createServer(function (req, res) {

@@ -450,7 +450,10 @@ function startServer(name, extraArgs) {
     const s = { name: name, exited: false, log: '', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-sqs-')) };
     s.proc = childProcess.spawn(
       ANVIL_BIN,
-      ['--port', '0', '--data-dir', s.dataDir, '--durability', 'normal'].concat(extraArgs || []),
+      ['--port', '0', '--data-dir', s.dataDir, '--durability', 'normal']
+        // ANVIL_TEST_BACKEND=postgres://...: the same calls against the PostgreSQL back end
+        .concat(process.env.ANVIL_TEST_BACKEND ? ['--backend', process.env.ANVIL_TEST_BACKEND] : [])
+        .concat(extraArgs || []),
       { stdio: ['ignore', 'pipe', 'pipe'] }
     );
     servers.push(s);

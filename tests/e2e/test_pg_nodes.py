@@ -1,0 +1,146 @@
+"""Several anvil nodes on one PostgreSQL (the PostgreSQL back end, docs/scale-out.md): they
+serve the same queues as one server would. Runs when ANVIL_TEST_PG names a cluster
+(scripts/test.sh starts one); run.py runs them only then.
+"""
+import os
+import subprocess
+import threading
+import time
+
+import harness
+from harness import Server, unique
+
+BACKENDS = ("postgres",)
+nodes = []
+
+
+def setup_module():
+    assert harness.TEST_PG, "ANVIL_TEST_PG is not set: these tests need a PostgreSQL cluster"
+    first = Server.start()
+    nodes.append(first)
+    # the other nodes use the first one's database: the same state
+    for _ in range(2):
+        s = Server(bare=True)
+        s.args = ["--port", "0", "--data-dir", os.path.join(s.temp_dir, "data"),
+                  "--backend", first.backend]
+        s._launch()
+        nodes.append(s)
+
+
+def teardown_module():
+    for s in nodes:
+        s.stop()
+
+
+def path(q, *rest):
+    return "/".join(["/3/projects/p/queues", q] + list(rest))
+
+
+def test_a_queue_created_on_one_node_is_seen_by_every_node():
+    q = unique()
+    st, body, _ = nodes[0].req("PUT", path(q), {"queue": {"message_timeout": 45}})
+    assert st == 200, (st, body)
+    for n in nodes:
+        st, body, _ = n.req("GET", path(q))
+        assert st == 200 and body["queue"]["message_timeout"] == 45, (st, body)
+
+
+def test_post_on_one_node_reserve_on_another_delete_on_a_third():
+    q = unique()
+    st, body, _ = nodes[0].req("POST", path(q, "messages"), {"messages": [{"body": "x"}]})
+    assert st == 201, (st, body)
+    st, body, _ = nodes[1].req("POST", path(q, "reservations"), {"n": 1})
+    assert st == 200 and len(body["messages"]) == 1, (st, body)
+    m = body["messages"][0]
+    # reserved: no node hands it out again
+    for n in nodes:
+        st, again, _ = n.req("POST", path(q, "reservations"), {"n": 1})
+        assert (st, again) == (200, {"messages": []}), (st, again)
+    st, body, _ = nodes[2].req("DELETE", path(q, "messages", m["id"]),
+                               {"reservation_id": m["reservation_id"]})
+    assert (st, body) == (200, {"msg": "Deleted"}), (st, body)
+    st, body, _ = nodes[0].req("GET", path(q))
+    assert body["queue"]["size"] == 0, body
+
+
+def test_a_post_on_one_node_wakes_a_long_poll_on_another_within_milliseconds():
+    q = unique()
+    nodes[0].req("PUT", path(q), {"queue": {}})
+    got = {}
+
+    def wait():
+        c = harness.Client(nodes[1].ready_host, nodes[1].port, timeout=15)
+        st, body, _ = c.req("POST", path(q, "reservations"), {"n": 1, "wait": 10})
+        got["answer"], got["at"] = (st, body), time.monotonic()
+
+    t = threading.Thread(target=wait)
+    t.start()
+    time.sleep(0.3)  # the waiter is parked on node 1
+    posted = time.monotonic()
+    st, body, _ = nodes[2].req("POST", path(q, "messages"), {"messages": [{"body": "wake"}]})
+    assert st == 201, (st, body)
+    t.join(12)
+    st, body = got["answer"]
+    assert st == 200 and [m["body"] for m in body["messages"]] == ["wake"], got
+    assert got["at"] - posted < 0.5, "woken %.0f ms after the post" % ((got["at"] - posted) * 1000)
+
+
+def test_concurrent_reserves_on_all_nodes_hand_each_message_out_once():
+    q = unique()
+    total = 60
+    for i in range(0, total, 20):
+        st, _, _ = nodes[0].req("POST", path(q, "messages"),
+                                {"messages": [{"body": "m%d" % k} for k in range(i, i + 20)]})
+        assert st == 201
+    seen = []
+    lock = threading.Lock()
+
+    def drain(node):
+        c = harness.Client(node.ready_host, node.port, timeout=15)
+        while True:
+            st, body, _ = c.req("POST", path(q, "reservations"), {"n": 3})
+            assert st == 200, (st, body)
+            if not body["messages"]:
+                return
+            with lock:
+                seen.extend(m["id"] for m in body["messages"])
+
+    threads = [threading.Thread(target=drain, args=(n,)) for n in nodes for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(seen) == total and len(set(seen)) == total, (len(seen), len(set(seen)))
+
+
+def test_a_killed_node_loses_nothing_it_acknowledged():
+    q = unique()
+    victim = nodes[2]
+    st, body, _ = victim.req("POST", path(q, "messages"), {"messages": [{"body": "kept"}]})
+    assert st == 201, (st, body)
+    victim.proc.kill()  # SIGKILL: the node had nothing of its own to lose
+    victim.proc.wait(10)
+    victim.running = False
+    st, body, _ = nodes[0].req("POST", path(q, "reservations"), {"n": 1})
+    assert [m["body"] for m in body["messages"]] == ["kept"], body
+    victim._launch()  # and it comes back to the same state
+    st, body, _ = victim.req("GET", path(q))
+    assert st == 200 and body["queue"]["size"] == 1, (st, body)
+
+
+def test_the_schema_is_refused_when_it_is_newer_than_this_anvil():
+    db = nodes[0].backend.rsplit("/", 1)[1] + "_newer"
+    base = harness.TEST_PG
+    subprocess.run(["psql", base + "/postgres", "-X", "-q", "-c", "CREATE DATABASE " + db], check=True,
+                   capture_output=True, timeout=30)
+    try:
+        subprocess.run(["psql", base + "/" + db, "-X", "-q", "-c",
+                        "CREATE TABLE anvil_meta (key text PRIMARY KEY, value bigint NOT NULL);"
+                        " INSERT INTO anvil_meta VALUES ('schema_version', 99)"],
+                       check=True, capture_output=True, timeout=30)
+        r = harness.run_anvil(["--port", "0", "--backend", base + "/" + db])
+        assert r.returncode != 0, r
+        assert "schema is version 99" in r.stderr and "newer anvil" in r.stderr, r.stderr
+    finally:
+        subprocess.run(["psql", base + "/postgres", "-X", "-q", "-c",
+                        "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db], capture_output=True, timeout=30)
