@@ -21,7 +21,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-enum { PG_CONNS = 4, PG_SCHEMA_VERSION = 1, MAX_PARAMS = 3 * 100 + 8 };
+enum { PG_CONNS = 16, PG_SCHEMA_VERSION = 1, MAX_PARAMS = 3 * 100 + 8 };
 
 struct pg_job;
 typedef void (*job_fn)(struct pgb *b, struct pg_job *j, PGresult *res);
@@ -107,7 +107,13 @@ static const char *const migrations[PG_SCHEMA_VERSION] = {
     "  reserved_count int NOT NULL DEFAULT 0,"
     "  attributes bytea);"
     "CREATE INDEX anvil_messages_ready ON anvil_messages (queue, visible_at, id);"
-    "CREATE SEQUENCE anvil_message_ids;",
+    "CREATE SEQUENCE anvil_message_ids;"
+    /* total_messages in 16 rows per queue, so concurrent posts do not queue up behind one */
+    "CREATE TABLE anvil_queue_totals ("
+    "  queue bigint NOT NULL REFERENCES anvil_queues ON DELETE CASCADE,"
+    "  shard smallint NOT NULL,"
+    "  n bigint NOT NULL,"
+    "  PRIMARY KEY (queue, shard));",
 };
 
 static int migrate(PGconn *c, char *err, size_t err_len)
@@ -289,7 +295,8 @@ static struct blob *col_blob(PGresult *r, int row, int col)
 
 #define QUEUE_COLUMNS                                                                          \
     "q.qid, (extract(epoch FROM q.created_at) * 1000)::bigint, q.type, q.message_timeout,"    \
-    " q.message_expiration, q.dead_letter_queue, q.dead_letter_max, q.total_messages,"       \
+    " q.message_expiration, q.dead_letter_queue, q.dead_letter_max,"                         \
+    " q.total_messages + coalesce((SELECT sum(n) FROM anvil_queue_totals t WHERE t.queue = q.id), 0),"\
     " q.attributes, q.project, q.name,"                                                        \
     " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND m.expires_at > now()"   \
     "   AND m.visible_at <= now()),"                                                          \
@@ -634,13 +641,19 @@ static char *post_sql(size_t n, bool create)
     char *s = malloc(cap);
     if (!s)
         return NULL;
+    /* the queue: made when missing (without locking an existing one's row) */
     int o = snprintf(s, cap, "%s",
-                     create ? "WITH q AS (INSERT INTO anvil_queues AS q (project, name, qid, total_messages)"
-                              " VALUES ($1, $2, substr(md5(random()::text || clock_timestamp()::text), 1, 24), $3)"
-                              " ON CONFLICT (project, name) DO UPDATE SET total_messages = q.total_messages + $3"
-                              " RETURNING q.id, q.message_expiration),"
-                            : "WITH q AS (UPDATE anvil_queues q SET total_messages = q.total_messages + $3"
-                              " WHERE q.project = $1 AND q.name = $2 RETURNING q.id, q.message_expiration),");
+                     create ? "WITH made AS (INSERT INTO anvil_queues (project, name, qid)"
+                              " VALUES ($1, $2, substr(md5(random()::text || clock_timestamp()::text), 1, 24))"
+                              " ON CONFLICT (project, name) DO NOTHING RETURNING id, message_expiration),"
+                              " q AS (SELECT id, message_expiration FROM made UNION ALL"
+                              " SELECT id, message_expiration FROM anvil_queues WHERE project = $1 AND name = $2),"
+                            : "WITH q AS (SELECT id, message_expiration FROM anvil_queues"
+                              " WHERE project = $1 AND name = $2),");
+    o += snprintf(s + o, cap - (size_t)o,
+                  " total AS (INSERT INTO anvil_queue_totals (queue, shard, n)"
+                  " SELECT id, floor(random() * 16)::smallint, $3::bigint FROM q"
+                  " ON CONFLICT (queue, shard) DO UPDATE SET n = anvil_queue_totals.n + EXCLUDED.n),");
     o += snprintf(s + o, cap - (size_t)o, " v(body, delay, attributes) AS (VALUES ");
     for (size_t i = 0; i < n; i++)
         o += snprintf(s + o, cap - (size_t)o, "%s($%zu::bytea, $%zu::int, $%zu::bytea)", i ? ", " : "",
