@@ -45,6 +45,7 @@ struct pg_job {
     int step;                 /* for calls of two statements */
     struct pg_job *next;      /* run after this one succeeds (a queue change after its check) */
     bool needs_dead_letter;   /* the check: a max without a queue needs one already set */
+    bool again, retried;      /* on_result asks for the same statement once more */
 };
 
 struct pg_conn {
@@ -265,6 +266,28 @@ static void answer_status(struct eng_op *op, enum eng_status st)
     answer(op, &r);
 }
 
+/* A call's job with the queue as its first two parameters; NULL (op answered) when memory
+ * ran out. */
+static struct pg_job *call_job(struct eng_op *op, const char *sql, job_fn fn, int step,
+                               const char *project, const char *name)
+{
+    struct pg_job *j = job_new(sql, fn, op);
+    if (!j) {
+        answer_status(op, ENG_NO_MEMORY);
+        return NULL;
+    }
+    j->step = step;
+    param_text(j, project);
+    param_text(j, name);
+    return j;
+}
+
+static void start(struct pgb *b, struct pg_job *j)
+{
+    j->op->in_flight = true;
+    submit(b, j);
+}
+
 /* ENG_OK when res is a successful result; else the status the call fails with. */
 static enum eng_status result_status(PGresult *res)
 {
@@ -345,15 +368,10 @@ static void on_queue(struct pgb *b, struct pg_job *j, PGresult *res)
 
 static void queue_get(struct pgb *b, struct eng_op *op, const char *project, const char *name)
 {
-    struct pg_job *j = job_new(sql_queue_get, on_queue, op);
-    if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
+    struct pg_job *j = call_job(op, sql_queue_get, on_queue, 0, project, name);
+    if (!j)
         return;
-    }
-    param_text(j, project);
-    param_text(j, name);
-    op->in_flight = true;
-    submit(b, j);
+    start(b, j);
 }
 
 void pg_queue_get(struct pgb *b, struct eng_op *op, const char *project, const char *name)
@@ -511,16 +529,10 @@ static const char sql_queue_delete[] =
 
 void pg_queue_delete(struct pgb *b, struct eng_op *op, const char *project, const char *name)
 {
-    struct pg_job *j = job_new(sql_queue_delete, on_count, op);
-    if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
-        return;
-    }
-    j->step = 1; /* no row: the queue was not there */
-    param_text(j, project);
-    param_text(j, name);
-    op->in_flight = true;
-    submit(b, j);
+    /* step 1: no row means the queue was not there */
+    struct pg_job *j = call_job(op, sql_queue_delete, on_count, 1, project, name);
+    if (j)
+        start(b, j);
 }
 
 static const char sql_queue_list[] =
@@ -554,8 +566,7 @@ void pg_queue_list(struct pgb *b, struct eng_op *op, const char *project, const 
     param_text(j, prefix ? prefix : "");
     param_text(j, previous ? previous : "");
     param_u64(j, per_page);
-    op->in_flight = true;
-    submit(b, j);
+    start(b, j);
 }
 
 static const char sql_queue_exists[] =
@@ -566,16 +577,10 @@ void pg_subscribers(struct pgb *b, struct eng_op *op, const char *project, const
                     enum eng_subscriber_edit edit, const struct eng_subscriber *subs, size_t n)
 {
     (void)edit, (void)subs, (void)n;
-    struct pg_job *j = job_new(sql_queue_exists, on_count, op);
-    if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
+    struct pg_job *j = call_job(op, sql_queue_exists, on_count, 5, project, name);
+    if (!j)
         return;
-    }
-    j->step = 5;
-    param_text(j, project);
-    param_text(j, name);
-    op->in_flight = true;
-    submit(b, j);
+    start(b, j);
 }
 
 /* ---- messages ---- */
@@ -617,6 +622,12 @@ static void on_posted(struct pgb *b, struct pg_job *j, PGresult *res)
         return;
     struct eng_result r = {.status = result_status(res)};
     int n = r.status == ENG_OK ? PQntuples(res) : 0;
+    if (r.status == ENG_OK && n == 0 && j->step == 1 && !j->retried) {
+        /* a post making the queue met another making it at the same time: that one's row
+         * was not in this statement's snapshot. Now it is committed: once more. */
+        j->again = j->retried = true;
+        return;
+    }
     if (r.status == ENG_OK && n == 0)
         r.status = ENG_QUEUE_NOT_FOUND; /* post_existing to a queue that is not there */
     if (n && !(r.ids = calloc((size_t)n, sizeof(uint64_t))))
@@ -680,6 +691,7 @@ static void post(struct pgb *b, struct eng_op *op, const char *project, const ch
         return;
     }
     j->sql_owned = true;
+    j->step = create ? 1 : 0;
     param_text(j, project);
     param_text(j, name);
     param_u64(j, n);
@@ -690,8 +702,7 @@ static void post(struct pgb *b, struct eng_op *op, const char *project, const ch
         param_text(j, delay);
         param(j, msgs[i].attributes, msgs[i].attributes_len, true);
     }
-    op->in_flight = true;
-    submit(b, j);
+    start(b, j);
 }
 
 void pg_post(struct pgb *b, struct eng_op *op, const char *project, const char *name,
@@ -987,21 +998,15 @@ static void on_read(struct pgb *b, struct pg_job *j, PGresult *res)
 static void read_messages(struct pgb *b, struct eng_op *op, const char *project, const char *name,
                           uint32_t n, const uint64_t *id)
 {
-    struct pg_job *j = job_new(sql_read, on_read, op);
-    if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
+    struct pg_job *j = call_job(op, sql_read, on_read, id ? 1 : 0, project, name);
+    if (!j)
         return;
-    }
-    j->step = id ? 1 : 0;
-    param_text(j, project);
-    param_text(j, name);
     param_u64(j, n);
     if (id)
         param_u64(j, *id);
     else
         param_text(j, NULL);
-    op->in_flight = true;
-    submit(b, j);
+    start(b, j);
 }
 
 void pg_peek(struct pgb *b, struct eng_op *op, const char *project, const char *name, uint32_t n)
@@ -1041,18 +1046,12 @@ void pg_delete(struct pgb *b, struct eng_op *op, const char *project, const char
                const char *reservation_id, const char *subscriber_name)
 {
     (void)subscriber_name; /* push queues are not in this back end yet */
-    struct pg_job *j = job_new(sql_delete, on_count, op);
-    if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
+    struct pg_job *j = call_job(op, sql_delete, on_count, 2, project, name);
+    if (!j)
         return;
-    }
-    j->step = 2;
-    param_text(j, project);
-    param_text(j, name);
     param_u64(j, id);
     param_text(j, reservation_id && reservation_id[0] ? reservation_param(reservation_id) : NULL);
-    op->in_flight = true;
-    submit(b, j);
+    start(b, j);
 }
 
 /* A reservation's change: $1 project, $2 name, $3 id, $4 reservation, $5 seconds.
@@ -1091,21 +1090,16 @@ static void reservation_call(struct pgb *b, struct eng_op *op, const char *sql, 
         answer_status(op, ENG_RESERVATION_REQUIRED);
         return;
     }
-    struct pg_job *j = job_new(sql, on_count, op);
-    if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
+    /* step 4: like 2, without handing back a reservation id */
+    struct pg_job *j = call_job(op, sql, on_count, sql == sql_touch ? 2 : 4, project, name);
+    if (!j)
         return;
-    }
     char t[16];
     snprintf(t, sizeof(t), "%u", secs);
-    j->step = sql == sql_touch ? 2 : 4; /* 4: like 2, without handing back a reservation id */
-    param_text(j, project);
-    param_text(j, name);
     param_u64(j, id);
     param_text(j, reservation_param(rid));
     param_text(j, t);
-    op->in_flight = true;
-    submit(b, j);
+    start(b, j);
 }
 
 void pg_touch(struct pgb *b, struct eng_op *op, const char *project, const char *name, uint64_t id,
@@ -1187,8 +1181,7 @@ void pg_delete_many(struct pgb *b, struct eng_op *op, const char *project, const
         const char *rid = items[i].reservation_id;
         param_text(j, rid && rid[0] ? reservation_param(rid) : NULL);
     }
-    op->in_flight = true;
-    submit(b, j);
+    start(b, j);
 }
 
 static const char sql_clear[] =
@@ -1198,16 +1191,10 @@ static const char sql_clear[] =
 
 void pg_clear(struct pgb *b, struct eng_op *op, const char *project, const char *name)
 {
-    struct pg_job *j = job_new(sql_clear, on_count, op);
-    if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
+    struct pg_job *j = call_job(op, sql_clear, on_count, 3, project, name);
+    if (!j)
         return;
-    }
-    j->step = 3;
-    param_text(j, project);
-    param_text(j, name);
-    op->in_flight = true;
-    submit(b, j);
+    start(b, j);
 }
 
 /* ---- push queues: not in this back end yet ---- */
@@ -1244,6 +1231,11 @@ static void finish_job(struct pgb *b, struct pg_conn *pc)
         b->commit_failures++;
     j->on_result(b, j, res);
     PQclear(res);
+    if (j->again) {
+        j->again = false;
+        submit(b, j);
+        return;
+    }
     job_free(j);
 }
 

@@ -144,3 +144,25 @@ def test_the_schema_is_refused_when_it_is_newer_than_this_anvil():
     finally:
         subprocess.run(["psql", base + "/postgres", "-X", "-q", "-c",
                         "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db], capture_output=True, timeout=30)
+
+
+def test_first_posts_to_a_new_queue_from_every_node_at_once_all_succeed():
+    # each post makes the queue if it is missing; those racing each other must all land
+    q = unique()
+    answers = []
+    lock = threading.Lock()
+
+    def post(node, k):
+        c = harness.Client(node.ready_host, node.port, timeout=15)
+        st, body, _ = c.req("POST", path(q, "messages"), {"messages": [{"body": "m%d" % k}]})
+        with lock:
+            answers.append(st)
+
+    threads = [threading.Thread(target=post, args=(nodes[k % len(nodes)], k)) for k in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert answers == [201] * 30, answers
+    st, body, _ = nodes[0].req("GET", path(q))
+    assert body["queue"]["size"] == 30 and body["queue"]["total_messages"] == 30, body
