@@ -46,13 +46,20 @@ struct pg_job {
     struct pg_job *next;      /* run after this one succeeds (a queue change after its check) */
     bool needs_dead_letter;   /* the check: a max without a queue needs one already set */
     bool again, retried;      /* on_result asks for the same statement once more */
+    int key;                  /* prepared-statement key; 0: run unprepared */
 };
+
+/* Prepared statements: each statement text has a key (its index among the fixed ones, or
+ * kind and size for the statements made per batch size); a connection prepares a key the
+ * first time it runs it, and runs it by name from then on. */
+enum { KEY_POST = 100, KEY_POST_EXISTING = 300, KEY_DELETE_MANY = 500, KEYS = 700 };
 
 struct pg_conn {
     PGconn *c;
     struct pg_job *job;
     PGresult *last;
     bool want_write;
+    bool prepared[KEYS];
 };
 
 /* A long poll: kept here until it is answered or its wait ends. */
@@ -223,17 +230,40 @@ static void watch(struct pgb *b, struct pg_conn *pc)
     epoll_ctl(b->epfd, EPOLL_CTL_MOD, PQsocket(pc->c), &ev);
 }
 
+static int statement_key(const char *sql);
+
+/* Runs j on pc: by name once prepared on this connection. False on connection trouble. */
+static bool send_job(struct pg_conn *pc, struct pg_job *j)
+{
+    int key = j->key ? j->key : statement_key(j->sql);
+    char name[16];
+    snprintf(name, sizeof(name), "a%d", key);
+    if (key > 0 && key < KEYS && !pc->prepared[key]) {
+        PGresult *r = PQprepare(pc->c, name, j->sql, 0, NULL); /* once per statement and connection */
+        pc->prepared[key] = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+    }
+    if (key > 0 && key < KEYS && pc->prepared[key])
+        return PQsendQueryPrepared(pc->c, name, j->n, (const char *const *)j->values, j->lengths,
+                                   j->formats, 0);
+    return PQsendQueryParams(pc->c, j->sql, j->n, NULL, (const char *const *)j->values, j->lengths,
+                             j->formats, 0);
+}
+
+static void conn_lost(struct pgb *b, struct pg_conn *pc);
+
 static void pump(struct pgb *b)
 {
     for (int i = 0; i < PG_CONNS && !list_empty(&b->pending); i++) {
         struct pg_conn *pc = &b->conns[i];
         if (pc->job)
             continue;
+        if (PQstatus(pc->c) != CONNECTION_OK) /* the server went away: connect again */
+            conn_lost(b, pc);
         struct pg_job *j = list_entry(b->pending.next, struct pg_job, link);
         list_remove(&j->link);
         pc->job = j;
-        if (!PQsendQueryParams(pc->c, j->sql, j->n, NULL, (const char *const *)j->values,
-                               j->lengths, j->formats, 0)) {
+        if (!send_job(pc, j)) {
             pc->job = NULL;
             j->on_result(b, j, NULL); /* connection trouble: the call fails with 503 */
             job_free(j);
@@ -692,6 +722,7 @@ static void post(struct pgb *b, struct eng_op *op, const char *project, const ch
     }
     j->sql_owned = true;
     j->step = create ? 1 : 0;
+    j->key = (create ? KEY_POST : KEY_POST_EXISTING) + (int)n;
     param_text(j, project);
     param_text(j, name);
     param_u64(j, n);
@@ -797,6 +828,13 @@ static void on_reserved(struct pgb *b, struct pg_job *j, PGresult *res)
     if (w && r.status == ENG_QUEUE_NOT_FOUND && w->asked) { /* deleted while it waited: */
         r.status = ENG_OK;                                 /* an empty answer */
         gone = true;
+    }
+    if (w && r.status == ENG_STORAGE_UNAVAILABLE && w->asked && !w->expired && !b->shutting_down) {
+        /* the connection went away under it (a restart, a failover): the wait goes on */
+        w->querying = false;
+        eng_result_free(&r);
+        wait_retry_at(b, w, b->now_ms + 100);
+        return;
     }
     if (w) {
         w->querying = false;
@@ -1174,6 +1212,7 @@ void pg_delete_many(struct pgb *b, struct eng_op *op, const char *project, const
         return;
     }
     j->sql_owned = true;
+    j->key = KEY_DELETE_MANY + (int)n;
     param_text(j, project);
     param_text(j, name);
     for (size_t i = 0; i < n; i++) {
@@ -1195,6 +1234,19 @@ void pg_clear(struct pgb *b, struct eng_op *op, const char *project, const char 
     if (!j)
         return;
     start(b, j);
+}
+
+/* The fixed statements' keys (1...). */
+static int statement_key(const char *sql)
+{
+    static const char *const fixed[] = {sql_queue_get, sql_queue_put, sql_queue_patch,
+                                        sql_dead_letter_check, sql_queue_delete, sql_queue_list,
+                                        sql_queue_exists, sql_reserve, sql_read, sql_delete,
+                                        sql_touch, sql_visibility, sql_release, sql_clear};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (sql == fixed[i])
+            return (int)i + 1;
+    return 0;
 }
 
 /* ---- push queues: not in this back end yet ---- */
@@ -1250,6 +1302,7 @@ static void conn_lost(struct pgb *b, struct pg_conn *pc)
     }
     epoll_ctl(b->epfd, EPOLL_CTL_DEL, PQsocket(pc->c), NULL);
     PQreset(pc->c); /* blocks up to connect_timeout: a failover's window */
+    memset(pc->prepared, 0, sizeof(pc->prepared)); /* a new session has none */
     PQsetnonblocking(pc->c, 1);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = pc};
     b->broken = PQstatus(pc->c) != CONNECTION_OK ||
@@ -1262,7 +1315,7 @@ static void conn_readable(struct pgb *b, struct pg_conn *pc, uint32_t events)
         pc->want_write = PQflush(pc->c) == 1;
         watch(b, pc);
     }
-    if (!PQconsumeInput(pc->c)) {
+    if (!PQconsumeInput(pc->c) || PQstatus(pc->c) != CONNECTION_OK) {
         conn_lost(b, pc);
         return;
     }
@@ -1279,7 +1332,7 @@ static void conn_readable(struct pgb *b, struct pg_conn *pc, uint32_t events)
 
 static void listener_readable(struct pgb *b)
 {
-    if (!PQconsumeInput(b->listener)) {
+    if (!PQconsumeInput(b->listener) || PQstatus(b->listener) != CONNECTION_OK) {
         epoll_ctl(b->epfd, EPOLL_CTL_DEL, PQsocket(b->listener), NULL);
         PQreset(b->listener);
         PQclear(PQexec(b->listener, "LISTEN anvil"));

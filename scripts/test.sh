@@ -92,7 +92,7 @@ trap 'scripts/pg.sh stop "$pg_root/cluster" >/dev/null 2>&1; rm -rf "$logs" "$pg
 if scripts/pg.sh start "$pg_root/cluster" "$pg_port" >"$logs/pg.log" 2>&1; then
   pg_base="postgres://anvil@127.0.0.1:$pg_port"
   pg_db() { psql "$pg_base/postgres" -X -q -c "CREATE DATABASE $1" >/dev/null && echo "$pg_base/$1"; }
-  export ANVIL_TEST_PG="$pg_base"
+  export ANVIL_TEST_PG="$pg_base" ANVIL_TEST_PG_DIR="$pg_root/cluster"
   run_suite "e2e on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" /usr/bin/python3 tests/e2e/run.py --quick
   run_suite "clients/node iron_mq on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" \
     ANVIL_TEST_BACKEND="$(pg_db node_iron_mq)" node tests/clients/node/iron_mq.test.js
@@ -100,7 +100,7 @@ if scripts/pg.sh start "$pg_root/cluster" "$pg_port" >"$logs/pg.log" 2>&1; then
     ANVIL_TEST_BACKEND="$(pg_db node_sqs)" node tests/clients/node/sqs.test.js
   run_suite "clients/sqs boto 2 on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" /usr/bin/python3 tests/clients/sqs/boto2_seed.py
   run_suite "clients/sqs boto3 on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" /usr/bin/python3 tests/clients/sqs/boto3_suite.py
-  unset ANVIL_TEST_PG
+  unset ANVIL_TEST_PG ANVIL_TEST_PG_DIR
 else
   cat "$logs/pg.log"; echo "PostgreSQL did not start"; failed=$((failed + 1))
 fi

@@ -166,3 +166,42 @@ def test_first_posts_to_a_new_queue_from_every_node_at_once_all_succeed():
     assert answers == [201] * 30, answers
     st, body, _ = nodes[0].req("GET", path(q))
     assert body["queue"]["size"] == 30 and body["queue"]["total_messages"] == 30, body
+
+
+def test_nodes_carry_on_after_postgresql_restarts():
+    # the cluster restarts under the nodes (a failover looks the same to them): the next calls
+    # reconnect, and a long poll parked before the restart is still woken by a post after it
+    cluster = os.environ.get("ANVIL_TEST_PG_DIR")
+    assert cluster, "ANVIL_TEST_PG_DIR (scripts/pg.sh's directory) is not set"
+    q = unique()
+    st, body, _ = nodes[0].req("POST", path(q, "messages"), {"messages": [{"body": "before"}]})
+    assert st == 201, (st, body)
+    got = {}
+
+    def wait():
+        c = harness.Client(nodes[1].ready_host, nodes[1].port, timeout=30)
+        c.req("POST", path(q, "reservations"), {"n": 1})  # takes "before"
+        st, body, _ = c.req("POST", path(q, "reservations"), {"n": 1, "wait": 20})
+        got["answer"] = (st, body)
+
+    t = threading.Thread(target=wait)
+    t.start()
+    time.sleep(0.5)
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(as_pg + ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", os.path.join(cluster, "primary"),
+                            "-l", os.path.join(cluster, "primary.log"), "-m", "fast", "-w", "restart"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    answers = []
+    for _ in range(20):  # a call caught by the restart may answer 503; clients retry those
+        st, body, _ = nodes[2].req("POST", path(q, "messages"), {"messages": [{"body": "after"}]})
+        answers.append(st)
+        if st == 201:
+            break
+        time.sleep(0.1)
+    assert answers[-1] == 201 and all(s in (201, 503) for s in answers), answers
+    t.join(25)
+    st, body = got["answer"]
+    assert st == 200 and [m["body"] for m in body["messages"]] == ["after"], got
+    for n in nodes:
+        st, body, _ = n.req("GET", path(q))
+        assert st == 200, (st, body)
