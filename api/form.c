@@ -34,6 +34,38 @@ static char *decode(const char *src, size_t len, size_t *out_len)
     return out;
 }
 
+/* Appends a pair that takes over name and value (both malloc'd); -1 (both freed) on no memory. */
+static int push_owned(struct form *f, char *name, size_t name_len, char *value, size_t value_len)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        struct form_pair *grown = realloc(f->pairs, cap * sizeof(*grown));
+        if (!grown) {
+            free(name);
+            free(value);
+            return -1;
+        }
+        f->pairs = grown;
+        f->cap = cap;
+    }
+    f->pairs[f->n++] = (struct form_pair){name, value, name_len, value_len};
+    return 0;
+}
+
+int form_add(struct form *f, const char *name, const char *value, size_t value_len)
+{
+    size_t name_len = strlen(name);
+    char *n = strndup(name, name_len), *v = malloc(value_len + 1);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return -1;
+    }
+    memcpy(v, value, value_len);
+    v[value_len] = '\0';
+    return push_owned(f, n, name_len, v, value_len);
+}
+
 int form_parse(struct form *f, const char *text, size_t len)
 {
     size_t start_n = f->n;
@@ -44,22 +76,15 @@ int form_parse(struct form *f, const char *text, size_t len)
             const char *eq = memchr(text + i, '=', end - i);
             size_t name_end = eq ? (size_t)(eq - text) : end;
             size_t value_start = eq ? name_end + 1 : end;
-            if (f->n == f->cap) {
-                size_t cap = f->cap ? f->cap * 2 : 16;
-                struct form_pair *grown = realloc(f->pairs, cap * sizeof(*grown));
-                if (!grown)
-                    goto fail;
-                f->pairs = grown;
-                f->cap = cap;
-            }
-            struct form_pair *p = &f->pairs[f->n];
-            p->name = decode(text + i, name_end - i, &p->name_len);
-            p->value = p->name ? decode(text + value_start, end - value_start, &p->value_len) : NULL;
-            if (!p->value) {
-                free(p->name);
+            size_t name_len = 0, value_len = 0;
+            char *name = decode(text + i, name_end - i, &name_len);
+            char *value = name ? decode(text + value_start, end - value_start, &value_len) : NULL;
+            if (!value) {
+                free(name);
                 goto fail;
             }
-            f->n++;
+            if (push_owned(f, name, name_len, value, value_len) != 0)
+                goto fail;
         }
         i = end + 1;
     }

@@ -19,6 +19,8 @@ struct form {
 /* Appends the pairs of `text` to f ('+' is a space, %XX a byte; "a" alone is a="").
  * Returns 0, or -1 on a malformed escape or out of memory (f keeps what it had). */
 int form_parse(struct form *f, const char *text, size_t len);
+/* Appends a pair, copying name (a C string) and value (value_len bytes). 0, or -1 on no memory. */
+int form_add(struct form *f, const char *name, const char *value, size_t value_len);
 /* The value of the first pair called name, or NULL. */
 const char *form_get(const struct form *f, const char *name);
 const struct form_pair *form_find(const struct form *f, const char *name);

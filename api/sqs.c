@@ -289,33 +289,6 @@ bool sqs_uint(struct sqs_call *c, const char *name, const char *value, uint32_t 
     return true;
 }
 
-/* Adds a parameter, copying name and value. */
-static int add_param(struct form *f, const char *name, const char *value, size_t value_len)
-{
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 16;
-        struct form_pair *grown = realloc(f->pairs, cap * sizeof(*grown));
-        if (!grown)
-            return -1;
-        f->pairs = grown;
-        f->cap = cap;
-    }
-    struct form_pair *p = &f->pairs[f->n];
-    p->name = strdup(name);
-    p->value = malloc(value_len + 1);
-    if (!p->name || !p->value) {
-        free(p->name);
-        free(p->value);
-        return -1;
-    }
-    memcpy(p->value, value, value_len);
-    p->value[value_len] = '\0';
-    p->name_len = strlen(name);
-    p->value_len = value_len;
-    f->n++;
-    return 0;
-}
-
 /* The query protocol's name for a JSON member holding a map or a list (botocore's model:
  * flattened, with these location names), or NULL for a scalar member. */
 static const char *flat_name(const char *action, const char *member, bool *is_map, const char **key)
@@ -376,7 +349,7 @@ static int flatten_object(struct form *f, const char *action, const char *prefix
             json_object_foreach (v, k, item) {
                 i++;
                 snprintf(name, sizeof(name), "%s%s.%zu.%s", prefix, flat, i, key);
-                if (add_param(f, name, k, strlen(k)) != 0)
+                if (form_add(f, name, k, strlen(k)) != 0)
                     return -1;
                 snprintf(name, sizeof(name), "%s%s.%zu.Value", prefix, flat, i);
                 if (flatten_value(f, action, name, item, depth + 1) != 0)
@@ -411,13 +384,13 @@ static int flatten_value(struct form *f, const char *action, const char *name, j
         return flatten_object(f, action, prefix, v, depth);
     }
     case JSON_STRING:
-        return add_param(f, name, json_string_value(v), json_string_length(v));
+        return form_add(f, name, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
         snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return add_param(f, name, text, strlen(text));
+        return form_add(f, name, text, strlen(text));
     case JSON_TRUE:
     case JSON_FALSE:
-        return add_param(f, name, json_is_true(v) ? "true" : "false", json_is_true(v) ? 4 : 5);
+        return form_add(f, name, json_is_true(v) ? "true" : "false", json_is_true(v) ? 4 : 5);
     case JSON_NULL:
         return 0;
     default: /* reals and lists where a scalar belongs: nothing SQS takes */

@@ -412,6 +412,18 @@ void pg_queue_get(struct pgb *b, struct eng_op *op, const char *project, const c
 /* PUT creates or updates; PATCH updates. $3 type, $4 timeout, $5 expiration, $6 dead-letter
  * queue ('' removes), $7 its max, $8 attributes (a given NULL keeps them), $9 "attributes
  * given". Then the queue is read back by the same op. */
+/* What an update of an existing queue q sets (shared by PUT and PATCH). */
+#define QUEUE_SET                                                                              \
+    "  message_timeout = coalesce($4::int, q.message_timeout),"                                \
+    "  message_expiration = coalesce($5::int, q.message_expiration),"                          \
+    "  dead_letter_queue = CASE WHEN $6::text IS NULL THEN q.dead_letter_queue"                \
+    "   ELSE nullif($6::text, '') END,"                                                        \
+    "  dead_letter_max = CASE WHEN (CASE WHEN $6::text IS NULL THEN q.dead_letter_queue"       \
+    "   ELSE nullif($6::text, '') END) IS NULL THEN 0"                                         \
+    "   WHEN $7::int IS NOT NULL THEN $7::int WHEN q.dead_letter_queue IS NULL THEN 10"       \
+    "   ELSE q.dead_letter_max END,"                                                           \
+    "  attributes = CASE WHEN $9::text = 't' THEN $8::bytea ELSE q.attributes END"
+
 static const char sql_queue_put[] =
     "INSERT INTO anvil_queues AS q (project, name, qid, type, message_timeout, message_expiration,"
     "  dead_letter_queue, dead_letter_max, attributes)"
@@ -419,22 +431,12 @@ static const char sql_queue_put[] =
     "  coalesce($3::smallint, 0), coalesce($4::int, 60), coalesce($5::int, 604800), nullif($6, ''),"
     "  CASE WHEN nullif($6, '') IS NULL THEN 0 ELSE coalesce($7::int, 10) END, $8)"
     " ON CONFLICT (project, name) DO UPDATE SET"
-    "  message_timeout = coalesce($4::int, q.message_timeout),"
-    "  message_expiration = coalesce($5::int, q.message_expiration),"
-    "  dead_letter_queue = CASE WHEN $6::text IS NULL THEN q.dead_letter_queue ELSE nullif($6::text, '') END,"
-    "  dead_letter_max = CASE WHEN (CASE WHEN $6::text IS NULL THEN q.dead_letter_queue ELSE nullif($6::text, '') END) IS NULL THEN 0"
-    "   WHEN $7::int IS NOT NULL THEN $7::int WHEN q.dead_letter_queue IS NULL THEN 10 ELSE q.dead_letter_max END,"
-    "  attributes = CASE WHEN $9::text = 't' THEN $8::bytea ELSE q.attributes END"
+    QUEUE_SET
     " WHERE q.type = coalesce($3::smallint, q.type)"
     " RETURNING q.id";
 static const char sql_queue_patch[] =
     "WITH u AS (UPDATE anvil_queues q SET"
-    "  message_timeout = coalesce($4::int, q.message_timeout),"
-    "  message_expiration = coalesce($5::int, q.message_expiration),"
-    "  dead_letter_queue = CASE WHEN $6::text IS NULL THEN q.dead_letter_queue ELSE nullif($6::text, '') END,"
-    "  dead_letter_max = CASE WHEN (CASE WHEN $6::text IS NULL THEN q.dead_letter_queue ELSE nullif($6::text, '') END) IS NULL THEN 0"
-    "   WHEN $7::int IS NOT NULL THEN $7::int WHEN q.dead_letter_queue IS NULL THEN 10 ELSE q.dead_letter_max END,"
-    "  attributes = CASE WHEN $9::text = 't' THEN $8::bytea ELSE q.attributes END"
+    QUEUE_SET
     " WHERE q.project = $1 AND q.name = $2 AND q.type = coalesce($3::smallint, q.type) RETURNING q.id)"
     " SELECT (SELECT count(*) FROM u), (SELECT type FROM anvil_queues WHERE project = $1 AND name = $2)";
 

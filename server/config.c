@@ -220,21 +220,27 @@ static int add_token(struct loader *ld, const char *spec)
     return 0;
 }
 
-/* The environment holds all tokens in one variable, separated by spaces or ';'. */
-static int set_tokens(struct loader *ld, const struct setting *s, const char *value)
+/* A repeatable setting: one item per file line or flag; the environment holds them all in
+ * one variable, separated by spaces or ';'. */
+static int add_each(struct loader *ld, const char *value, int (*add)(struct loader *, const char *))
 {
-    (void)s;
     if (ld->source != SRC_ENV)
-        return add_token(ld, value);
+        return add(ld, value);
     char *copy = strdup(value);
     if (!copy)
         return fail(ld, "out of memory");
     int rc = 0;
     for (char *save = NULL, *tok = strtok_r(copy, " \t;\n", &save); tok && rc == 0;
          tok = strtok_r(NULL, " \t;\n", &save))
-        rc = add_token(ld, tok);
+        rc = add(ld, tok);
     free(copy);
     return rc;
+}
+
+static int set_tokens(struct loader *ld, const struct setting *s, const char *value)
+{
+    (void)s;
+    return add_each(ld, value, add_token);
 }
 
 static void free_sqs_keys(struct api_sqs_key *items, size_t n)
@@ -274,17 +280,7 @@ static int add_sqs_key(struct loader *ld, const char *spec)
 static int set_sqs_keys(struct loader *ld, const struct setting *s, const char *value)
 {
     (void)s;
-    if (ld->source != SRC_ENV)
-        return add_sqs_key(ld, value);
-    char *copy = strdup(value);
-    if (!copy)
-        return fail(ld, "out of memory");
-    int rc = 0;
-    for (char *save = NULL, *tok = strtok_r(copy, " \t;\n", &save); tok && rc == 0;
-         tok = strtok_r(NULL, " \t;\n", &save))
-        rc = add_sqs_key(ld, tok);
-    free(copy);
-    return rc;
+    return add_each(ld, value, add_sqs_key);
 }
 
 #define AT(field) offsetof(struct config, field)
