@@ -82,10 +82,11 @@ struct pgb {
     struct timerwheel wheel;
     int64_t now_ms;
     uint64_t commits, commit_failures;
+    struct tw_node listener_retry; /* the LISTEN connection is down: when to try again */
     bool shutting_down, broken;
 };
 
-enum { TIMER_DEADLINE = 1, TIMER_RETRY };
+enum { TIMER_DEADLINE = 1, TIMER_RETRY, TIMER_LISTENER };
 
 /* ---- the schema ---- */
 
@@ -927,9 +928,15 @@ static void wait_retry_at(struct pgb *b, struct pg_wait *w, int64_t at_ms)
     }
 }
 
+static void listener_reconnect(struct pgb *b);
+
 static void on_timer(struct tw_node *node, void *ctx)
 {
     struct pgb *b = ctx;
+    if (node->tag == TIMER_LISTENER) {
+        listener_reconnect(b);
+        return;
+    }
     struct pg_wait *w = node->tag == TIMER_DEADLINE ? list_entry(node, struct pg_wait, deadline)
                                                     : list_entry(node, struct pg_wait, retry);
     if (node->tag == TIMER_RETRY) {
@@ -1332,24 +1339,37 @@ static void conn_readable(struct pgb *b, struct pg_conn *pc, uint32_t events)
     }
 }
 
+/* The LISTEN connection went away: connect again (libpq's multi-host URL finds the new
+ * primary), or try again in 100 ms while the server is still down. Notifications were lost
+ * meanwhile, so once it is back every waiter looks again. */
+static void listener_reconnect(struct pgb *b)
+{
+    if (PQsocket(b->listener) >= 0)
+        epoll_ctl(b->epfd, EPOLL_CTL_DEL, PQsocket(b->listener), NULL);
+    PQreset(b->listener);
+    PGresult *r = PQstatus(b->listener) == CONNECTION_OK ? PQexec(b->listener, "LISTEN anvil") : NULL;
+    bool listening = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};
+    if (!listening || PQsetnonblocking(b->listener, 1) != 0 ||
+        epoll_ctl(b->epfd, EPOLL_CTL_ADD, PQsocket(b->listener), &ev) != 0) {
+        tw_insert(&b->wheel, &b->listener_retry, b->now_ms + 100);
+        return;
+    }
+    struct list_node *pos, *tmp;
+    list_for_each_safe(pos, tmp, &b->waits) {
+        struct pg_wait *w = list_entry(pos, struct pg_wait, link);
+        if (w->querying)
+            w->dirty = true;
+        else
+            wait_query(b, w);
+    }
+}
+
 static void listener_readable(struct pgb *b)
 {
     if (!PQconsumeInput(b->listener) || PQstatus(b->listener) != CONNECTION_OK) {
-        epoll_ctl(b->epfd, EPOLL_CTL_DEL, PQsocket(b->listener), NULL);
-        PQreset(b->listener);
-        PQclear(PQexec(b->listener, "LISTEN anvil"));
-        PQsetnonblocking(b->listener, 1);
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};
-        epoll_ctl(b->epfd, EPOLL_CTL_ADD, PQsocket(b->listener), &ev);
-        /* notifications were lost meanwhile: every waiter looks again */
-        struct list_node *pos, *tmp;
-        list_for_each_safe(pos, tmp, &b->waits) {
-            struct pg_wait *w = list_entry(pos, struct pg_wait, link);
-            if (w->querying)
-                w->dirty = true;
-            else
-                wait_query(b, w);
-        }
+        listener_reconnect(b);
         return;
     }
     PGnotify *n;
@@ -1512,6 +1532,7 @@ struct pgb *pg_open(const struct eng_options *opt, char *err, size_t err_len)
     list_init(&b->pending);
     list_init(&b->waits);
     tw_init(&b->wheel, opt->now_ms);
+    tw_node_init(&b->listener_retry, TIMER_LISTENER);
     if (b->epfd < 0 || !(b->listener = connect_to(opt->backend_url, err, err_len)) ||
         migrate(b->listener, err, err_len) != 0)
         goto fail;

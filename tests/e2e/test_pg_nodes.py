@@ -188,9 +188,13 @@ def test_nodes_carry_on_after_postgresql_restarts():
     t.start()
     time.sleep(0.5)
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run(as_pg + ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", os.path.join(cluster, "primary"),
-                            "-l", os.path.join(cluster, "primary.log"), "-m", "fast", "-w", "restart"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    pg_ctl = as_pg + ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", os.path.join(cluster, "primary"),
+                      "-l", os.path.join(cluster, "primary.log"), "-w"]
+    # down for a while, not just restarted: the nodes' first reconnects find nobody there
+    for step in (["-m", "fast", "stop"], ["start"]):
+        subprocess.run(pg_ctl + step, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+        time.sleep(0.5 if step[-1] == "stop" else 0)
     answers = []
     for _ in range(20):  # a call caught by the restart may answer 503; clients retry those
         st, body, _ = nodes[2].req("POST", path(q, "messages"), {"messages": [{"body": "after"}]})
