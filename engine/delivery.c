@@ -1,6 +1,7 @@
 /* engine/delivery.c — the delivery state of one pushed message (see delivery.h). */
 #include "delivery.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,4 +159,104 @@ const char *delivery_status_word(const struct delivery_sub *s)
         return "error";
     }
     return "unknown";
+}
+
+/* ---- the packed form ----
+ * "d1 TYPE N CURRENT TRIED_THIS_ROUND RETRIES_REMAINING\n", then per subscriber
+ * "STATE STATUS TRIES RETRIES_REMAINING LAST_TRY_MS DUE_MS RID\n" (RID "-" before any). */
+
+char *delivery_pack(const struct delivery *d, const delivery_rid *rids)
+{
+    size_t cap = 64 + (size_t)d->n * (80 + RESERVATION_ID_HEX);
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    size_t o = (size_t)snprintf(out, cap, "d1 %d %u %u %u %u\n", (int)d->type, d->n, d->current,
+                                d->tried_this_round, d->retries_remaining);
+    for (uint32_t i = 0; i < d->n; i++) {
+        const struct delivery_sub *s = &d->subs[i];
+        o += (size_t)snprintf(out + o, cap - o, "%d %d %u %u %lld %lld %s\n", (int)s->state,
+                              s->status_code, s->tries, s->retries_remaining,
+                              (long long)s->last_try_ms, (long long)s->due_ms,
+                              rids[i][0] ? rids[i] : "-");
+    }
+    return out;
+}
+
+static bool read_line(const char **p, char *line, size_t cap)
+{
+    const char *nl = strchr(*p, '\n');
+    size_t len = nl ? (size_t)(nl - *p) : 0;
+    if (!nl || len >= cap)
+        return false;
+    memcpy(line, *p, len);
+    line[len] = '\0';
+    *p = nl + 1;
+    return true;
+}
+
+/* Reads n decimal fields separated by single spaces from *p; false unless each is a whole
+ * number within [min, max]. *p is left after the last one. */
+static bool read_numbers(const char **p, long long *out, int n, long long min, long long max)
+{
+    for (int i = 0; i < n; i++) {
+        char *end = NULL;
+        if (i && *(*p)++ != ' ')
+            return false;
+        if (**p == ' ' || **p == '\0')
+            return false;
+        out[i] = strtoll(*p, &end, 10);
+        if (end == *p || out[i] < min || out[i] > max)
+            return false;
+        *p = end;
+    }
+    return true;
+}
+
+static int unpack_fail(struct delivery *d, delivery_rid **rids)
+{
+    delivery_free(d);
+    free(*rids);
+    *rids = NULL;
+    return -1;
+}
+
+int delivery_unpack(struct delivery *d, delivery_rid **rids, const char *text, int64_t now_ms)
+{
+    char line[160];
+    long long h[5];
+    const char *p = text, *f = line;
+    memset(d, 0, sizeof(*d));
+    *rids = NULL;
+    if (!read_line(&p, line, sizeof(line)) || strncmp(line, "d1 ", 3) != 0 ||
+        !(f = line + 3, read_numbers(&f, h, 5, 0, UINT32_MAX)) || *f ||
+        (h[0] != QUEUE_UNICAST && h[0] != QUEUE_MULTICAST) || h[1] == 0 ||
+        h[1] > PUSH_SUBSCRIBERS_MAX || h[2] >= h[1] || h[3] > h[1] || h[4] > PUSH_RETRIES_MAX)
+        return -1;
+    uint32_t n = (uint32_t)h[1];
+    if (delivery_init(d, (enum queue_type)h[0], n, (uint32_t)h[4], (uint32_t)h[2], now_ms) != 0 ||
+        !(*rids = calloc(n, sizeof(**rids))))
+        return unpack_fail(d, rids);
+    d->tried_this_round = (uint32_t)h[3];
+    for (uint32_t i = 0; i < n; i++) {
+        struct delivery_sub *s = &d->subs[i];
+        long long v[6];
+        f = line;
+        if (!read_line(&p, line, sizeof(line)) || !read_numbers(&f, v, 6, INT64_MIN / 2, INT64_MAX / 2) ||
+            v[0] < DS_IDLE || v[0] > DS_FAILED || v[1] < -1 || v[1] > 999 || v[2] < 0 ||
+            v[2] > UINT32_MAX || v[3] < 0 || v[3] > PUSH_RETRIES_MAX || *f++ != ' ')
+            return unpack_fail(d, rids);
+        bool none = strcmp(f, "-") == 0;
+        if (!none && strlen(f) != RESERVATION_ID_HEX)
+            return unpack_fail(d, rids);
+        s->state = v[0] == DS_SENDING ? DS_DUE : (enum delivery_state)v[0];
+        s->status_code = (int)v[1];
+        s->tries = (uint32_t)v[2];
+        s->retries_remaining = (uint32_t)v[3];
+        s->last_try_ms = v[4];
+        s->due_ms = v[0] == DS_SENDING ? now_ms : v[5];
+        if (!none)
+            memcpy((*rids)[i], f, RESERVATION_ID_HEX + 1);
+    }
+    return *p ? unpack_fail(d, rids) : 0;
 }

@@ -61,4 +61,14 @@ bool delivery_failed(const struct delivery *d);   /* finished and some subscribe
 /* The word push statuses show: queued, retrying, sending, reserved, deleted, error. */
 const char *delivery_status_word(const struct delivery_sub *s);
 
+/* A subscriber's last reservation id (hex, "" before any). */
+typedef char delivery_rid[RESERVATION_ID_HEX + 1];
+/* The stored text form of d with each subscriber's last reservation id (the PostgreSQL back
+ * end keeps it in a column): malloc'd, NULL when memory ran out. */
+char *delivery_pack(const struct delivery *d, const delivery_rid *rids);
+/* Reads a packed form into d and *rids (d->n entries, malloc'd; free both with
+ * delivery_free and free). A request that was out counts as due again at now_ms. -1 when
+ * malformed or out of memory. */
+int delivery_unpack(struct delivery *d, delivery_rid **rids, const char *text, int64_t now_ms);
+
 #endif

@@ -329,6 +329,8 @@ struct eng_pusher {
     void *ctx;
     uint32_t max_in_flight;               /* requests out at once, over all subscribers */
     uint32_t max_per_subscriber;          /* requests out at once to one subscriber */
+    uint32_t timeout_ms;                  /* a request's longest time (0: 10 s); the PostgreSQL
+                                           * back end's claim on a delivery outlasts it */
 };
 
 void eng_set_pusher(struct engine *e, const struct eng_pusher *pusher);

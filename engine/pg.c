@@ -8,11 +8,11 @@
  *   - long polls: a post NOTIFYs "project/queue"; every node LISTENs on one connection and
  *     retries the reserve of its waiters on that queue; a waiter whose queue has messages
  *     becoming visible later (delays, reservations ending) retries at that time.
- * Not yet in this back end: push queues, dead letters, queue counts without COUNT(*),
+ * Push delivery is pg_push.c's. Not yet in this back end: queue counts without COUNT(*),
  * pipelining several calls per round trip. The connection pool's sockets sit in one epoll
  * fd that the loop watches (eng_poll_fd). */
-#include "backend.h"
-#include "timerwheel.h"
+#include "pg_internal.h"
+#include "push.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -20,47 +20,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
-
-enum { PG_CONNS = 16, PG_SCHEMA_VERSION = 1, MAX_PARAMS = 3 * 100 + 8 };
-
-struct pg_job;
-typedef void (*job_fn)(struct pgb *b, struct pg_job *j, PGresult *res);
-
-struct pg_wait;
-
-struct pg_job {
-    struct list_node link;    /* pending */
-    struct eng_op *op;        /* NULL: cancelled, the result is dropped */
-    struct pg_wait *wait;     /* a long poll's retry */
-    job_fn on_result;
-    char *sql;                /* owned when sql_owned */
-    bool sql_owned;
-    int n;
-    char *values[MAX_PARAMS]; /* owned copies */
-    int lengths[MAX_PARAMS], formats[MAX_PARAMS];
-    char project[256], queue[256];
-    uint32_t want;            /* post: messages; reserve: n */
-    struct eng_reserve_args args;
-    const struct eng_queue_config *cfg_unused;
-    int step;                 /* for calls of two statements */
-    struct pg_job *next;      /* run after this one succeeds (a queue change after its check) */
-    bool needs_dead_letter;   /* the check: a max without a queue needs one already set */
-    bool again, retried;      /* on_result asks for the same statement once more */
-    int key;                  /* prepared-statement key; 0: run unprepared */
-};
-
-/* Prepared statements: each statement text has a key (its index among the fixed ones, or
- * kind and size for the statements made per batch size); a connection prepares a key the
- * first time it runs it, and runs it by name from then on. */
-enum { KEY_POST = 100, KEY_POST_EXISTING = 300, KEY_DELETE_MANY = 500, KEYS = 700 };
-
-struct pg_conn {
-    PGconn *c;
-    struct pg_job *job;
-    PGresult *last;
-    bool want_write;
-    bool prepared[KEYS];
-};
 
 /* A long poll: kept here until it is answered or its wait ends. */
 struct pg_wait {
@@ -73,20 +32,6 @@ struct pg_wait {
     bool asked; /* a reserve has answered: the queue existed when the wait began */
 };
 
-struct pgb {
-    struct engine base;
-    struct pg_conn conns[PG_CONNS];
-    PGconn *listener;
-    int epfd;
-    struct list_node pending, waits;
-    struct timerwheel wheel;
-    int64_t now_ms;
-    uint64_t commits, commit_failures;
-    struct tw_node listener_retry; /* the LISTEN connection is down: when to try again */
-    bool shutting_down, broken;
-};
-
-enum { TIMER_DEADLINE = 1, TIMER_RETRY, TIMER_LISTENER };
 
 /* ---- the schema ---- */
 
@@ -123,6 +68,26 @@ static const char *const migrations[PG_SCHEMA_VERSION] = {
     "  shard smallint NOT NULL,"
     "  n bigint NOT NULL,"
     "  PRIMARY KEY (queue, shard));",
+    /* 2: push queues. A queue's settings are packed (push.c's push_pack) with its ironmq:///
+     * targets beside them for the loop check; a push message has visible_at = infinity (no
+     * reserve or peek sees it) and a row in anvil_pushes: when it is next due, the claim of
+     * the node delivering it (owner, until due_at), its packed delivery state, the
+     * subscribers' acknowledged 202s (bits), the reservations they may acknowledge and the
+ * subscribers still pending (so that the last acknowledgement deletes the message at once). */
+    "ALTER TABLE anvil_queues ADD COLUMN push bytea, ADD COLUMN push_targets text[],"
+    "  ADD COLUMN push_n smallint;"
+    "CREATE TABLE anvil_pushes ("
+    "  message bigint PRIMARY KEY REFERENCES anvil_messages ON DELETE CASCADE,"
+    "  due_at timestamptz NOT NULL,"
+    "  owner text,"
+    "  subs smallint NOT NULL,"       /* the queue's subscriber count at the post */
+    "  pending bigint NOT NULL,"      /* bits: subscribers that have not got it (yet) */
+    "  state text,"
+    "  headers bytea,"
+    "  acked bigint NOT NULL DEFAULT 0,"
+    "  rids text[],"
+    "  rnames text[]);"
+    "CREATE INDEX anvil_pushes_due ON anvil_pushes (due_at);",
 };
 
 static int migrate(PGconn *c, char *err, size_t err_len)
@@ -174,10 +139,9 @@ unlock:
 
 /* ---- jobs and connections ---- */
 
-static void job_free(struct pg_job *j)
+void pg_job_free(struct pg_job *j)
 {
-    if (j->next)
-        job_free(j->next);
+    pg_change_free(j->change);
     for (int i = 0; i < j->n; i++)
         free(j->values[i]);
     if (j->sql_owned)
@@ -185,7 +149,7 @@ static void job_free(struct pg_job *j)
     free(j);
 }
 
-static struct pg_job *job_new(const char *sql, job_fn fn, struct eng_op *op)
+struct pg_job *pg_job_new(const char *sql, job_fn fn, struct eng_op *op)
 {
     struct pg_job *j = calloc(1, sizeof(*j));
     if (!j)
@@ -198,7 +162,7 @@ static struct pg_job *job_new(const char *sql, job_fn fn, struct eng_op *op)
 }
 
 /* Adds a parameter (NULL: SQL NULL); binary ones are passed as raw bytes. */
-static void param(struct pg_job *j, const char *v, size_t len, bool binary)
+void pg_param(struct pg_job *j, const char *v, size_t len, bool binary)
 {
     if (j->n >= MAX_PARAMS)
         return;
@@ -213,16 +177,16 @@ static void param(struct pg_job *j, const char *v, size_t len, bool binary)
     j->n++;
 }
 
-static void param_text(struct pg_job *j, const char *v)
+void pg_param_text(struct pg_job *j, const char *v)
 {
-    param(j, v, v ? strlen(v) : 0, false);
+    pg_param(j, v, v ? strlen(v) : 0, false);
 }
 
-static void param_u64(struct pg_job *j, uint64_t v)
+void pg_param_u64(struct pg_job *j, uint64_t v)
 {
     char t[24];
     snprintf(t, sizeof(t), "%llu", (unsigned long long)v);
-    param_text(j, t);
+    pg_param_text(j, t);
 }
 
 static void watch(struct pgb *b, struct pg_conn *pc)
@@ -267,7 +231,7 @@ static void pump(struct pgb *b)
         if (!send_job(pc, j)) {
             pc->job = NULL;
             j->on_result(b, j, NULL); /* connection trouble: the call fails with 503 */
-            job_free(j);
+            pg_job_free(j);
             continue;
         }
         pc->want_write = PQflush(pc->c) == 1;
@@ -275,14 +239,14 @@ static void pump(struct pgb *b)
     }
 }
 
-static void submit(struct pgb *b, struct pg_job *j)
+void pg_submit(struct pgb *b, struct pg_job *j)
 {
     list_push_back(&b->pending, &j->link);
     pump(b);
 }
 
 /* Answers op with res (moved out first: done() may free or restart op). */
-static void answer(struct eng_op *op, struct eng_result *res)
+void pg_answer(struct eng_op *op, struct eng_result *res)
 {
     struct eng_result r = *res;
     eng_result_reset(res);
@@ -291,36 +255,36 @@ static void answer(struct eng_op *op, struct eng_result *res)
     eng_result_free(&r);
 }
 
-static void answer_status(struct eng_op *op, enum eng_status st)
+void pg_answer_status(struct eng_op *op, enum eng_status st)
 {
     struct eng_result r = {.status = st};
-    answer(op, &r);
+    pg_answer(op, &r);
 }
 
 /* A call's job with the queue as its first two parameters; NULL (op answered) when memory
  * ran out. */
-static struct pg_job *call_job(struct eng_op *op, const char *sql, job_fn fn, int step,
+struct pg_job *pg_call_job(struct eng_op *op, const char *sql, job_fn fn, int step,
                                const char *project, const char *name)
 {
-    struct pg_job *j = job_new(sql, fn, op);
+    struct pg_job *j = pg_job_new(sql, fn, op);
     if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
+        pg_answer_status(op, ENG_NO_MEMORY);
         return NULL;
     }
     j->step = step;
-    param_text(j, project);
-    param_text(j, name);
+    pg_param_text(j, project);
+    pg_param_text(j, name);
     return j;
 }
 
-static void start(struct pgb *b, struct pg_job *j)
+void pg_start(struct pgb *b, struct pg_job *j)
 {
     j->op->in_flight = true;
-    submit(b, j);
+    pg_submit(b, j);
 }
 
 /* ENG_OK when res is a successful result; else the status the call fails with. */
-static enum eng_status result_status(PGresult *res)
+enum eng_status pg_result_status(PGresult *res)
 {
     if (!res)
         return ENG_STORAGE_UNAVAILABLE;
@@ -328,13 +292,13 @@ static enum eng_status result_status(PGresult *res)
     return s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK ? ENG_OK : ENG_STORAGE_UNAVAILABLE;
 }
 
-static int64_t col_i64(PGresult *r, int row, int col)
+int64_t pg_col_i64(PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
 /* A bytea column (text format) as a blob; NULL when the column is NULL or memory ran out. */
-static struct blob *col_blob(PGresult *r, int row, int col)
+struct blob *pg_col_blob(PGresult *r, int row, int col)
 {
     if (PQgetisnull(r, row, col))
         return NULL;
@@ -355,9 +319,11 @@ static struct blob *col_blob(PGresult *r, int row, int col)
     " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND m.expires_at > now()"   \
     "   AND m.visible_at <= now()),"                                                          \
     " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND m.expires_at > now()"   \
-    "   AND m.visible_at > now() AND m.reservation IS NULL),"                                 \
+    "   AND m.visible_at > now() AND m.visible_at < 'infinity' AND m.reservation IS NULL),"   \
     " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND m.expires_at > now()"   \
-    "   AND m.visible_at > now() AND m.reservation IS NOT NULL)"
+    "   AND m.visible_at > now() AND m.reservation IS NOT NULL),"                             \
+    " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND m.expires_at > now()"   \
+    "   AND m.visible_at = 'infinity'), q.push"
 
 static const char sql_queue_get[] =
     "SELECT " QUEUE_COLUMNS " FROM anvil_queues q WHERE q.project = $1 AND q.name = $2";
@@ -365,19 +331,28 @@ static const char sql_queue_get[] =
 static void fill_queue(struct eng_queue_info *info, PGresult *r)
 {
     snprintf(info->id, sizeof(info->id), "%s", PQgetvalue(r, 0, 0));
-    info->created_at_ms = col_i64(r, 0, 1);
-    info->type = (enum queue_type)col_i64(r, 0, 2);
-    info->message_timeout_s = (uint32_t)col_i64(r, 0, 3);
-    info->message_expiration_s = (uint32_t)col_i64(r, 0, 4);
+    info->created_at_ms = pg_col_i64(r, 0, 1);
+    info->type = (enum queue_type)pg_col_i64(r, 0, 2);
+    info->message_timeout_s = (uint32_t)pg_col_i64(r, 0, 3);
+    info->message_expiration_s = (uint32_t)pg_col_i64(r, 0, 4);
     info->dead_letter_queue = PQgetisnull(r, 0, 5) ? NULL : strdup(PQgetvalue(r, 0, 5));
-    info->dead_letter_max = (uint32_t)col_i64(r, 0, 6);
-    info->total_messages = (uint64_t)col_i64(r, 0, 7);
-    info->attributes = col_blob(r, 0, 8);
+    info->dead_letter_max = (uint32_t)pg_col_i64(r, 0, 6);
+    info->total_messages = (uint64_t)pg_col_i64(r, 0, 7);
+    info->attributes = pg_col_blob(r, 0, 8);
     info->project = strdup(PQgetvalue(r, 0, 9));
     info->name = strdup(PQgetvalue(r, 0, 10));
-    info->ready = (uint64_t)col_i64(r, 0, 11);
-    info->delayed = (uint64_t)col_i64(r, 0, 12);
-    info->reserved = (uint64_t)col_i64(r, 0, 13);
+    info->ready = (uint64_t)pg_col_i64(r, 0, 11);
+    info->delayed = (uint64_t)pg_col_i64(r, 0, 12);
+    info->reserved = (uint64_t)pg_col_i64(r, 0, 13);
+    info->pushing = (uint64_t)pg_col_i64(r, 0, 14);
+    struct blob *packed = info->type != QUEUE_PULL ? pg_col_blob(r, 0, 15) : NULL;
+    struct push_settings *ps = NULL;
+    if (packed && push_unpack((const char *)packed->data, packed->len, &ps) == 0) {
+        if (push_fill_info(ps, &info->push) != 0)
+            push_info_free(&info->push);
+        push_settings_free(ps);
+    }
+    blob_unref(packed);
 }
 
 static void on_queue(struct pgb *b, struct pg_job *j, PGresult *res)
@@ -385,7 +360,7 @@ static void on_queue(struct pgb *b, struct pg_job *j, PGresult *res)
     (void)b;
     if (!j->op)
         return;
-    struct eng_result r = {.status = result_status(res)};
+    struct eng_result r = {.status = pg_result_status(res)};
     if (r.status == ENG_OK && PQntuples(res) == 0)
         r.status = ENG_QUEUE_NOT_FOUND;
     if (r.status == ENG_OK) {
@@ -394,15 +369,15 @@ static void on_queue(struct pgb *b, struct pg_job *j, PGresult *res)
         if (!r.queue.project || !r.queue.name)
             r.status = ENG_NO_MEMORY;
     }
-    answer(j->op, &r);
+    pg_answer(j->op, &r);
 }
 
 static void queue_get(struct pgb *b, struct eng_op *op, const char *project, const char *name)
 {
-    struct pg_job *j = call_job(op, sql_queue_get, on_queue, 0, project, name);
+    struct pg_job *j = pg_call_job(op, sql_queue_get, on_queue, 0, project, name);
     if (!j)
         return;
-    start(b, j);
+    pg_start(b, j);
 }
 
 void pg_queue_get(struct pgb *b, struct eng_op *op, const char *project, const char *name)
@@ -410,10 +385,149 @@ void pg_queue_get(struct pgb *b, struct eng_op *op, const char *project, const c
     queue_get(b, op, project, name);
 }
 
-/* PUT creates or updates; PATCH updates. $3 type, $4 timeout, $5 expiration, $6 dead-letter
+/* ---- queue settings: read, decide, compare-and-set ----
+ * A create or update (and a subscribers call) reads the queue's type, push settings and
+ * dead-letter queue together with the loop checks, decides in C with the embedded back
+ * end's rules (push.c), then writes only if the push settings are still those it read; if
+ * another node changed them meanwhile, it reads again. */
+
+/* What a change needs across its statements: the caller's config is copied at the call. */
+struct pg_change {
+    struct eng_queue_config cfg;  /* its pointers point at the copies below */
+    char *dead_letter_queue, *error_queue;
+    struct push_settings *given;  /* the subscribers given (a push section, or the call's) */
+    void *attributes;
+    bool patch, subscribers_call;
+    enum eng_subscriber_edit edit;
+    struct blob *read_push;       /* the push column as read: the write's condition */
+    int tries;
+};
+
+void pg_change_free(struct pg_change *c)
+{
+    if (!c)
+        return;
+    free(c->dead_letter_queue);
+    free(c->error_queue);
+    push_settings_free(c->given);
+    free(c->attributes);
+    blob_unref(c->read_push);
+    free(c);
+}
+
+/* The subscribers given to a call (a removal gives names only: no URL is kept then). */
+static struct push_settings *subscribers_copy(const struct eng_subscriber *subs, size_t n)
+{
+    struct eng_subscriber *named = calloc(n ? n : 1, sizeof(*named));
+    if (!named)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        named[i] = subs[i];
+        named[i].name = subs[i].name ? subs[i].name : "";
+        named[i].url = subs[i].url ? subs[i].url : "";
+        if (!subs[i].headers)
+            named[i].n_headers = 0;
+    }
+    struct eng_push_config pc = {.has_subscribers = true, .subscribers = named,
+                                 .n_subscribers = (uint32_t)n};
+    struct push_settings *ps = NULL;
+    if (push_apply(&ps, &pc) != 0)
+        ps = NULL;
+    free(named);
+    return ps;
+}
+
+static struct pg_change *change_new(const struct eng_queue_config *cfg)
+{
+    struct pg_change *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->cfg = *cfg;
+    bool ok = true;
+    if (cfg->has_dead_letter_queue)
+        ok &= (c->cfg.dead_letter_queue = c->dead_letter_queue = strdup(cfg->dead_letter_queue)) != NULL;
+    if (cfg->push.has_error_queue)
+        ok &= (c->cfg.push.error_queue = c->error_queue = strdup(cfg->push.error_queue)) != NULL;
+    if (cfg->push.has_subscribers) {
+        ok &= (c->given = subscribers_copy(cfg->push.subscribers, cfg->push.n_subscribers)) != NULL;
+        c->cfg.push.subscribers = c->given ? c->given->subscribers : NULL;
+    }
+    c->cfg.attributes = NULL;
+    if (cfg->has_attributes && cfg->attributes_len) {
+        ok &= (c->attributes = malloc(cfg->attributes_len)) != NULL;
+        if (c->attributes)
+            memcpy(c->attributes, cfg->attributes, cfg->attributes_len);
+        c->cfg.attributes = c->attributes;
+    }
+    if (!ok) {
+        pg_change_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* A text[] literal of n strings (NULL entries: NULL); NULL when out of memory. */
+char *pg_text_array(const char *const *items, size_t n)
+{
+    size_t cap = 3;
+    for (size_t i = 0; i < n; i++)
+        cap += (items[i] ? strlen(items[i]) * 2 + 3 : 4) + 1;
+    char *out = malloc(cap), *o = out;
+    if (!out)
+        return NULL;
+    *o++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *o++ = ',';
+        if (!items[i]) {
+            memcpy(o, "NULL", 4);
+            o += 4;
+            continue;
+        }
+        *o++ = '"';
+        for (const char *ch = items[i]; *ch; ch++) {
+            if (*ch == '"' || *ch == '\\')
+                *o++ = '\\';
+            *o++ = *ch;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
+}
+
+/* The ironmq:///name subscribers' queue names, as a text[] literal. */
+static char *targets_of(const struct eng_subscriber *subs, size_t n)
+{
+    const char **names = calloc(n ? n : 1, sizeof(*names));
+    size_t k = 0;
+    for (size_t i = 0; names && i < n; i++)
+        if (strncmp(subs[i].url, "ironmq:///", 10) == 0)
+            names[k++] = subs[i].url + 10;
+    char *out = names ? pg_text_array(names, k) : NULL;
+    free(names);
+    return out;
+}
+
+/* $1 project, $2 name, $3 a new dead-letter queue ('' none), $4 new ironmq:/// targets.
+ * One row: type, push, dead-letter queue (NULLs when the queue is not there), whether the
+ * dead-letter chain from $3 reaches $2, whether the push targets from $4 lead back to $2. */
+static const char sql_change_read[] =
+    "WITH RECURSIVE chain(name) AS (SELECT $3::text WHERE $3::text <> ''"
+    "  UNION SELECT q.dead_letter_queue FROM chain c JOIN anvil_queues q"
+    "  ON q.project = $1 AND q.name = c.name WHERE q.dead_letter_queue IS NOT NULL),"
+    " walk(name) AS (SELECT unnest($4::text[])"
+    "  UNION SELECT unnest(q.push_targets) FROM walk w JOIN anvil_queues q"
+    "  ON q.project = $1 AND q.name = w.name),"
+    " cur AS (SELECT type, push, dead_letter_queue FROM anvil_queues WHERE project = $1 AND name = $2)"
+    " SELECT (SELECT type FROM cur), (SELECT push FROM cur), (SELECT dead_letter_queue FROM cur),"
+    "  coalesce((SELECT bool_or(name = $2) FROM chain), false),"
+    "  coalesce((SELECT bool_or(name = $2) FROM walk), false)";
+
+/* What an update of an existing queue q sets: $4 timeout, $5 expiration, $6 dead-letter
  * queue ('' removes), $7 its max, $8 attributes (a given NULL keeps them), $9 "attributes
- * given". Then the queue is read back by the same op. */
-/* What an update of an existing queue q sets (shared by PUT and PATCH). */
+ * given", $10 push settings, $11 push targets. */
 #define QUEUE_SET                                                                              \
     "  message_timeout = coalesce($4::int, q.message_timeout),"                                \
     "  message_expiration = coalesce($5::int, q.message_expiration),"                          \
@@ -423,123 +537,215 @@ void pg_queue_get(struct pgb *b, struct eng_op *op, const char *project, const c
     "   ELSE nullif($6::text, '') END) IS NULL THEN 0"                                         \
     "   WHEN $7::int IS NOT NULL THEN $7::int WHEN q.dead_letter_queue IS NULL THEN 10"       \
     "   ELSE q.dead_letter_max END,"                                                           \
-    "  attributes = CASE WHEN $9::text = 't' THEN $8::bytea ELSE q.attributes END"
+    "  attributes = CASE WHEN $9::text = 't' THEN $8::bytea ELSE q.attributes END,"           \
+    "  push = $10::bytea, push_targets = $11::text[], push_n = $13::smallint"
 
-static const char sql_queue_put[] =
+/* ... and $3 its type, $12 the push settings read (the write's condition). */
+static const char sql_queue_update[] =
+    "UPDATE anvil_queues q SET" QUEUE_SET
+    " WHERE q.project = $1 AND q.name = $2 AND q.type = $3::smallint"
+    " AND q.push IS NOT DISTINCT FROM $12::bytea RETURNING q.id";
+/* (without $12, and $13 as $12) */
+static const char sql_queue_insert[] =
     "INSERT INTO anvil_queues AS q (project, name, qid, type, message_timeout, message_expiration,"
-    "  dead_letter_queue, dead_letter_max, attributes)"
+    "  dead_letter_queue, dead_letter_max, attributes, push, push_targets, push_n)"
     " VALUES ($1, $2, substr(md5(random()::text || clock_timestamp()::text), 1, 24),"
-    "  coalesce($3::smallint, 0), coalesce($4::int, 60), coalesce($5::int, 604800), nullif($6, ''),"
-    "  CASE WHEN nullif($6, '') IS NULL THEN 0 ELSE coalesce($7::int, 10) END, $8)"
-    " ON CONFLICT (project, name) DO UPDATE SET"
-    QUEUE_SET
-    " WHERE q.type = coalesce($3::smallint, q.type)"
-    " RETURNING q.id";
-static const char sql_queue_patch[] =
-    "WITH u AS (UPDATE anvil_queues q SET"
-    QUEUE_SET
-    " WHERE q.project = $1 AND q.name = $2 AND q.type = coalesce($3::smallint, q.type) RETURNING q.id)"
-    " SELECT (SELECT count(*) FROM u), (SELECT type FROM anvil_queues WHERE project = $1 AND name = $2)";
+    "  $3::smallint, coalesce($4::int, 60), coalesce($5::int, 604800), nullif($6::text, ''),"
+    "  CASE WHEN nullif($6::text, '') IS NULL THEN 0 ELSE coalesce($7::int, 10) END,"
+    "  CASE WHEN $9::text = 't' THEN $8::bytea END, $10::bytea, $11::text[], $12::smallint)"
+    " ON CONFLICT (project, name) DO NOTHING RETURNING q.id";
+/* A subscribers call: $3 push settings, $4 targets, $5 the settings read, $6 their count. */
+static const char sql_subscribers_update[] =
+    "UPDATE anvil_queues SET push = $3::bytea, push_targets = $4::text[], push_n = $6::smallint"
+    " WHERE project = $1 AND name = $2 AND push IS NOT DISTINCT FROM $5::bytea RETURNING id";
 
-static void on_queue_changed(struct pgb *b, struct pg_job *j, PGresult *res)
+static void change_read(struct pgb *b, struct pg_job *from, struct eng_op *op,
+                        const char *project, const char *name, struct pg_change *c);
+
+static void on_change_written(struct pgb *b, struct pg_job *j, PGresult *res)
 {
     if (!j->op)
         return;
-    enum eng_status st = result_status(res);
-    if (st == ENG_OK && j->step == 0 && PQntuples(res) == 0) /* PUT: the type differs */
-        st = ENG_TYPE_IMMUTABLE;
-    if (st == ENG_OK && j->step == 1) { /* PATCH: (updated, existing type) */
-        if (PQgetisnull(res, 0, 1))
-            st = ENG_QUEUE_NOT_FOUND;
-        else if (col_i64(res, 0, 0) == 0)
-            st = ENG_TYPE_IMMUTABLE;
+    enum eng_status st = pg_result_status(res);
+    if (st == ENG_OK && PQntuples(res) == 0) { /* changed meanwhile by another call: again */
+        struct pg_change *c = j->change;
+        j->change = NULL;
+        if (++c->tries < 8) {
+            change_read(b, j, j->op, j->project, j->queue, c);
+            return;
+        }
+        pg_change_free(c);
+        st = ENG_STORAGE_UNAVAILABLE;
     }
-    if (st != ENG_OK) {
-        answer_status(j->op, st);
-        return;
-    }
-    queue_get(b, j->op, j->project, j->queue);
+    if (st != ENG_OK || j->change->subscribers_call)
+        pg_answer_status(j->op, st);
+    else
+        queue_get(b, j->op, j->project, j->queue);
 }
 
-/* Before a dead-letter setting: $3 the new dead-letter queue ('' none). Answers (does the
- * chain of dead-letter queues from it lead back to $2, the queue's current one). */
-static const char sql_dead_letter_check[] =
-    "WITH RECURSIVE chain(name, depth) AS ("
-    "  SELECT $3::text, 1 WHERE $3::text <> ''"
-    "  UNION ALL SELECT q.dead_letter_queue, c.depth + 1 FROM chain c"
-    "  JOIN anvil_queues q ON q.project = $1 AND q.name = c.name"
-    "  WHERE q.dead_letter_queue IS NOT NULL AND c.depth < 1000)"
-    " SELECT coalesce((SELECT bool_or(name = $2) FROM chain), false),"
-    "  (SELECT dead_letter_queue FROM anvil_queues WHERE project = $1 AND name = $2)";
+static void param_num(struct pg_job *j, bool given, uint32_t v)
+{
+    char t[16];
+    snprintf(t, sizeof(t), "%u", v);
+    pg_param_text(j, given ? t : NULL);
+}
 
-static void on_dead_letter_checked(struct pgb *b, struct pg_job *j, PGresult *res)
+/* Decides a create or update from what was read; answers op or starts the write. */
+static enum eng_status change_decide(struct pg_change *c, PGresult *res, const char *name,
+                                     struct push_settings **after, enum queue_type *type)
+{
+    const struct eng_queue_config *cfg = &c->cfg;
+    bool exists = !PQgetisnull(res, 0, 0);
+    bool dl_cycle = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    bool push_loop = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+    struct push_settings *cur = NULL;
+    struct blob *packed = exists ? pg_col_blob(res, 0, 1) : NULL;
+    if (packed && push_unpack((const char *)packed->data, packed->len, &cur) != 0)
+        cur = NULL;
+    blob_unref(packed);
+    *after = NULL;
+    enum eng_status st = ENG_OK;
+    if (!exists && c->subscribers_call)
+        st = ENG_QUEUE_NOT_FOUND;
+    else if (c->subscribers_call && (pg_col_i64(res, 0, 0) == QUEUE_PULL || !cur))
+        st = ENG_NOT_PUSH_QUEUE;
+    else if (c->subscribers_call && c->edit != SUBSCRIBERS_REMOVE && push_loop)
+        st = ENG_PUSH_LOOP;
+    else if (c->subscribers_call)
+        st = push_edit(cur, c->edit, c->given->subscribers, c->given->n_subscribers);
+    if (c->subscribers_call) {
+        *type = QUEUE_MULTICAST;
+        if (st == ENG_OK)
+            *after = cur;
+        else
+            push_settings_free(cur);
+        return st;
+    }
+    *type = exists ? (enum queue_type)pg_col_i64(res, 0, 0)
+            : cfg->has_type ? cfg->type : cfg->has_push ? QUEUE_MULTICAST : QUEUE_PULL;
+    bool removing = cfg->has_dead_letter_queue && cfg->dead_letter_queue[0] == '\0';
+    if (!exists && c->patch)
+        st = ENG_QUEUE_NOT_FOUND;
+    else if (exists && cfg->has_type && cfg->type != *type)
+        st = ENG_TYPE_IMMUTABLE;
+    else if ((st = push_check(cur, name, *type, cfg)) != ENG_OK)
+        ;
+    else if (cfg->push.has_subscribers && push_loop)
+        st = ENG_PUSH_LOOP;
+    else if (cfg->has_dead_letter_max && !cfg->has_dead_letter_queue && PQgetisnull(res, 0, 2))
+        st = ENG_DEAD_LETTER_NAME;
+    else if (cfg->has_dead_letter_queue && !removing && strcmp(cfg->dead_letter_queue, name) == 0)
+        st = ENG_DEAD_LETTER_SELF;
+    else if (cfg->has_dead_letter_queue && !removing && dl_cycle)
+        st = ENG_DEAD_LETTER_CYCLE;
+    else if (*type != QUEUE_PULL && (cfg->has_push || !cur) && push_apply(&cur, &cfg->push) != 0)
+        st = ENG_NO_MEMORY;
+    if (st == ENG_OK && *type != QUEUE_PULL)
+        *after = cur;
+    else
+        push_settings_free(cur);
+    return st;
+}
+
+static void on_change_read(struct pgb *b, struct pg_job *j, PGresult *res)
 {
     if (!j->op)
         return;
-    enum eng_status st = result_status(res);
-    if (st == ENG_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-        st = ENG_DEAD_LETTER_CYCLE;
-    else if (st == ENG_OK && j->needs_dead_letter && PQgetisnull(res, 0, 1))
-        st = ENG_DEAD_LETTER_NAME;
+    struct pg_change *c = j->change;
+    struct push_settings *after = NULL;
+    enum queue_type type = QUEUE_PULL;
+    enum eng_status st = pg_result_status(res);
+    if (st == ENG_OK)
+        st = change_decide(c, res, j->queue, &after, &type);
+    char *packed = NULL, *targets = NULL;
+    size_t packed_len = 0;
+    if (st == ENG_OK && after &&
+        (push_pack(after, &packed, &packed_len) != 0 ||
+         !(targets = targets_of(after->subscribers, after->n_subscribers))))
+        st = ENG_NO_MEMORY;
+    bool exists = st == ENG_OK && !PQgetisnull(res, 0, 0);
+    uint32_t n_after = after ? after->n_subscribers : 0;
+    push_settings_free(after);
     if (st != ENG_OK) {
-        answer_status(j->op, st);
+        free(packed);
+        free(targets);
+        pg_answer_status(j->op, st);
         return;
     }
-    struct pg_job *next = j->next;
-    j->next = NULL;
-    submit(b, next);
+    const char *sql = c->subscribers_call ? sql_subscribers_update
+                      : exists            ? sql_queue_update
+                                          : sql_queue_insert;
+    struct pg_job *w = pg_call_job(j->op, sql, on_change_written, 0, j->project, j->queue);
+    if (!w) { /* answered */
+        free(packed);
+        free(targets);
+        return;
+    }
+    snprintf(w->project, sizeof(w->project), "%s", j->project);
+    snprintf(w->queue, sizeof(w->queue), "%s", j->queue);
+    c->read_push = exists ? pg_col_blob(res, 0, 1) : NULL;
+    if (!c->subscribers_call) {
+        const struct eng_queue_config *cfg = &c->cfg;
+        param_num(w, true, (uint32_t)type);
+        param_num(w, cfg->has_message_timeout, cfg->message_timeout_s);
+        param_num(w, cfg->has_message_expiration, cfg->message_expiration_s);
+        pg_param_text(w, cfg->has_dead_letter_queue ? cfg->dead_letter_queue : NULL);
+        param_num(w, cfg->has_dead_letter_max, cfg->dead_letter_max);
+        pg_param(w, cfg->has_attributes && cfg->attributes_len ? cfg->attributes : NULL,
+                 cfg->attributes_len, true);
+        pg_param_text(w, cfg->has_attributes ? "t" : "f");
+    }
+    pg_param(w, packed, packed_len, true);
+    pg_param_text(w, targets);
+    if (exists)
+        pg_param(w, c->read_push ? (const char *)c->read_push->data : NULL,
+                 c->read_push ? c->read_push->len : 0, true);
+    param_num(w, n_after > 0, n_after);
+    free(packed);
+    free(targets);
+    w->change = c;
+    j->change = NULL;
+    pg_submit(b, w);
+}
+
+/* Reads the queue for change c (owned from here on); `from` is the job it came from, or NULL. */
+static void change_read(struct pgb *b, struct pg_job *from, struct eng_op *op,
+                        const char *project, const char *name, struct pg_change *c)
+{
+    (void)from;
+    const struct eng_subscriber *subs = c->given ? c->given->subscribers : NULL;
+    size_t n = c->given ? c->given->n_subscribers : 0;
+    char *targets = targets_of(subs, n);
+    struct pg_job *j = targets ? pg_call_job(op, sql_change_read, on_change_read, 0, project, name)
+                               : NULL;
+    if (!j) {
+        if (!targets)
+            pg_answer_status(op, ENG_NO_MEMORY);
+        free(targets);
+        pg_change_free(c);
+        return;
+    }
+    snprintf(j->project, sizeof(j->project), "%s", project);
+    snprintf(j->queue, sizeof(j->queue), "%s", name);
+    const struct eng_queue_config *cfg = &c->cfg;
+    pg_param_text(j, cfg->has_dead_letter_queue ? cfg->dead_letter_queue : "");
+    pg_param_text(j, targets);
+    free(targets);
+    j->change = c;
+    op->in_flight = true;
+    pg_submit(b, j);
 }
 
 static void queue_change(struct pgb *b, struct eng_op *op, const char *project, const char *name,
                          const struct eng_queue_config *cfg, bool patch)
 {
-    if ((cfg->has_type && cfg->type != QUEUE_PULL) || cfg->has_push) {
-        answer_status(op, ENG_PUSH_UNSUPPORTED); /* not yet in this back end */
+    struct pg_change *c = change_new(cfg);
+    if (!c) {
+        pg_answer_status(op, ENG_NO_MEMORY);
         return;
     }
-    if (cfg->has_dead_letter_queue && strcmp(cfg->dead_letter_queue, name) == 0) {
-        answer_status(op, ENG_DEAD_LETTER_SELF);
-        return;
-    }
-    struct pg_job *j = job_new(patch ? sql_queue_patch : sql_queue_put, on_queue_changed, op);
-    if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
-        return;
-    }
-    char num[24];
-    j->step = patch ? 1 : 0;
-    snprintf(j->project, sizeof(j->project), "%s", project);
-    snprintf(j->queue, sizeof(j->queue), "%s", name);
-    param_text(j, project);
-    param_text(j, name);
-    param_text(j, cfg->has_type ? "0" : NULL);
-    snprintf(num, sizeof(num), "%u", cfg->message_timeout_s);
-    param_text(j, cfg->has_message_timeout ? num : NULL);
-    snprintf(num, sizeof(num), "%u", cfg->message_expiration_s);
-    param_text(j, cfg->has_message_expiration ? num : NULL);
-    param_text(j, cfg->has_dead_letter_queue ? cfg->dead_letter_queue : NULL);
-    snprintf(num, sizeof(num), "%u", cfg->dead_letter_max);
-    param_text(j, cfg->has_dead_letter_max ? num : NULL);
-    param(j, cfg->has_attributes && cfg->attributes_len ? cfg->attributes : NULL,
-          cfg->attributes_len, true);
-    param_text(j, cfg->has_attributes ? "t" : "f");
-    op->in_flight = true;
-    if (!cfg->has_dead_letter_queue && !cfg->has_dead_letter_max) {
-        submit(b, j);
-        return;
-    }
-    struct pg_job *check = job_new(sql_dead_letter_check, on_dead_letter_checked, op);
-    if (!check) {
-        job_free(j);
-        answer_status(op, ENG_NO_MEMORY);
-        return;
-    }
-    check->next = j;
-    check->needs_dead_letter = cfg->has_dead_letter_max && !cfg->has_dead_letter_queue;
-    param_text(check, project);
-    param_text(check, name);
-    param_text(check, cfg->has_dead_letter_queue ? cfg->dead_letter_queue : "");
-    submit(b, check);
+    c->patch = patch;
+    change_read(b, NULL, op, project, name, c);
 }
 
 void pg_queue_put(struct pgb *b, struct eng_op *op, const char *project, const char *name,
@@ -554,6 +760,20 @@ void pg_queue_patch(struct pgb *b, struct eng_op *op, const char *project, const
     queue_change(b, op, project, name, cfg, true);
 }
 
+void pg_subscribers(struct pgb *b, struct eng_op *op, const char *project, const char *name,
+                    enum eng_subscriber_edit edit, const struct eng_subscriber *subs, size_t n)
+{
+    struct pg_change *c = calloc(1, sizeof(*c));
+    if (!c || !(c->given = subscribers_copy(subs, n))) {
+        pg_change_free(c);
+        pg_answer_status(op, ENG_NO_MEMORY);
+        return;
+    }
+    c->subscribers_call = true;
+    c->edit = edit;
+    change_read(b, NULL, op, project, name, c);
+}
+
 static void on_count(struct pgb *b, struct pg_job *j, PGresult *res);
 
 static const char sql_queue_delete[] =
@@ -563,9 +783,9 @@ static const char sql_queue_delete[] =
 void pg_queue_delete(struct pgb *b, struct eng_op *op, const char *project, const char *name)
 {
     /* step 1: no row means the queue was not there */
-    struct pg_job *j = call_job(op, sql_queue_delete, on_count, 1, project, name);
+    struct pg_job *j = pg_call_job(op, sql_queue_delete, on_count, 1, project, name);
     if (j)
-        start(b, j);
+        pg_start(b, j);
 }
 
 static const char sql_queue_list[] =
@@ -577,49 +797,35 @@ static void on_list(struct pgb *b, struct pg_job *j, PGresult *res)
     (void)b;
     if (!j->op)
         return;
-    struct eng_result r = {.status = result_status(res)};
+    struct eng_result r = {.status = pg_result_status(res)};
     int n = r.status == ENG_OK ? PQntuples(res) : 0;
     if (n && !(r.names = calloc((size_t)n, sizeof(char *))))
         r.status = ENG_NO_MEMORY;
     for (int i = 0; r.names && i < n; i++)
         if ((r.names[r.n_names] = strdup(PQgetvalue(res, i, 0))))
             r.n_names++;
-    answer(j->op, &r);
+    pg_answer(j->op, &r);
 }
 
 void pg_queue_list(struct pgb *b, struct eng_op *op, const char *project, const char *prefix,
                    const char *previous, uint32_t per_page)
 {
-    struct pg_job *j = job_new(sql_queue_list, on_list, op);
+    struct pg_job *j = pg_job_new(sql_queue_list, on_list, op);
     if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
+        pg_answer_status(op, ENG_NO_MEMORY);
         return;
     }
-    param_text(j, project);
-    param_text(j, prefix ? prefix : "");
-    param_text(j, previous ? previous : "");
-    param_u64(j, per_page);
-    start(b, j);
-}
-
-static const char sql_queue_exists[] =
-    "SELECT 0, (SELECT count(*) FROM anvil_queues WHERE project = $1 AND name = $2)";
-
-/* Every queue of this back end is a pull queue (push queues are not in it yet). */
-void pg_subscribers(struct pgb *b, struct eng_op *op, const char *project, const char *name,
-                    enum eng_subscriber_edit edit, const struct eng_subscriber *subs, size_t n)
-{
-    (void)edit, (void)subs, (void)n;
-    struct pg_job *j = call_job(op, sql_queue_exists, on_count, 5, project, name);
-    if (!j)
-        return;
-    start(b, j);
+    pg_param_text(j, project);
+    pg_param_text(j, prefix ? prefix : "");
+    pg_param_text(j, previous ? previous : "");
+    pg_param_u64(j, per_page);
+    pg_start(b, j);
 }
 
 /* ---- messages ---- */
 
 /* Calls answered by counts. step 1: a row per thing done, none = the queue is not there;
- * 3: (changed, queue exists); 5: the same, and an existing queue is not a push queue;
+ * 3: (changed, queue exists);
  * 2 and 4: (changed, queue exists, message exists), nothing
  * changed = the reservation did not match; 2 hands back the new reservation id (4th). */
 static void on_count(struct pgb *b, struct pg_job *j, PGresult *res)
@@ -627,25 +833,23 @@ static void on_count(struct pgb *b, struct pg_job *j, PGresult *res)
     (void)b;
     if (!j->op)
         return;
-    enum eng_status st = result_status(res);
+    enum eng_status st = pg_result_status(res);
     if (st == ENG_OK && j->step == 1 && PQntuples(res) == 0)
         st = ENG_QUEUE_NOT_FOUND;
-    if (st == ENG_OK && (j->step == 3 || j->step == 5) && col_i64(res, 0, 1) == 0)
+    if (st == ENG_OK && j->step == 3 && pg_col_i64(res, 0, 1) == 0)
         st = ENG_QUEUE_NOT_FOUND; /* (changed, queue exists) */
-    else if (st == ENG_OK && j->step == 5)
-        st = ENG_NOT_PUSH_QUEUE;
     if (st == ENG_OK && (j->step == 2 || j->step == 4)) { /* (changed, queue, message) */
-        if (col_i64(res, 0, 1) == 0)
+        if (pg_col_i64(res, 0, 1) == 0)
             st = ENG_QUEUE_NOT_FOUND;
-        else if (col_i64(res, 0, 2) == 0)
+        else if (pg_col_i64(res, 0, 2) == 0)
             st = ENG_MESSAGE_NOT_FOUND;
-        else if (col_i64(res, 0, 0) == 0)
+        else if (pg_col_i64(res, 0, 0) == 0)
             st = ENG_RESERVATION_MISMATCH;
     }
     struct eng_result r = {.status = st};
     if (st == ENG_OK && j->step == 2 && PQnfields(res) > 3 && !PQgetisnull(res, 0, 3))
         snprintf(r.reservation_id, sizeof(r.reservation_id), "%s", PQgetvalue(res, 0, 3));
-    answer(j->op, &r);
+    pg_answer(j->op, &r);
 }
 
 static void on_posted(struct pgb *b, struct pg_job *j, PGresult *res)
@@ -653,7 +857,7 @@ static void on_posted(struct pgb *b, struct pg_job *j, PGresult *res)
     (void)b;
     if (!j->op)
         return;
-    struct eng_result r = {.status = result_status(res)};
+    struct eng_result r = {.status = pg_result_status(res)};
     int n = r.status == ENG_OK ? PQntuples(res) : 0;
     if (r.status == ENG_OK && n == 0 && j->step == 1 && !j->retried) {
         /* a post making the queue met another making it at the same time: that one's row
@@ -666,7 +870,7 @@ static void on_posted(struct pgb *b, struct pg_job *j, PGresult *res)
     if (n && !(r.ids = calloc((size_t)n, sizeof(uint64_t))))
         r.status = ENG_NO_MEMORY;
     for (int i = 0; r.ids && i < n; i++)
-        r.ids[r.n_ids++] = (uint64_t)col_i64(res, i, 0);
+        r.ids[r.n_ids++] = (uint64_t)pg_col_i64(res, i, 0);
     /* nextval() ran in the order of the request's messages */
     for (size_t i = 1; i < r.n_ids; i++)
         for (size_t k = i; k > 0 && r.ids[k - 1] > r.ids[k]; k--) {
@@ -674,14 +878,17 @@ static void on_posted(struct pgb *b, struct pg_job *j, PGresult *res)
             r.ids[k] = r.ids[k - 1];
             r.ids[k - 1] = t;
         }
-    answer(j->op, &r);
+    pg_answer(j->op, &r);
 }
 
-/* The statement for n messages: $1 project, $2 name, $3 n, then (body, delay, attributes)
- * per message. The queue is created (create) or must exist; the post NOTIFYs its queue. */
+/* The statement for n messages: $1 project, $2 name, $3 n, then (body, delay, attributes,
+ * push headers) per message. The queue is created (create) or must exist; the post
+ * NOTIFYs its queue's waiters, or on a push queue the nodes that deliver (with the time
+ * the messages are due). A push queue's messages are never visible to reserves: each has
+ * a row in anvil_pushes instead (pg_push.c). */
 static char *post_sql(size_t n, bool create)
 {
-    size_t cap = 1200 + n * 64;
+    size_t cap = 2000 + n * 96;
     char *s = malloc(cap);
     if (!s)
         return NULL;
@@ -689,54 +896,64 @@ static char *post_sql(size_t n, bool create)
     int o = snprintf(s, cap, "%s",
                      create ? "WITH made AS (INSERT INTO anvil_queues (project, name, qid)"
                               " VALUES ($1, $2, substr(md5(random()::text || clock_timestamp()::text), 1, 24))"
-                              " ON CONFLICT (project, name) DO NOTHING RETURNING id, message_expiration),"
-                              " q AS (SELECT id, message_expiration FROM made UNION ALL"
-                              " SELECT id, message_expiration FROM anvil_queues WHERE project = $1 AND name = $2),"
-                            : "WITH q AS (SELECT id, message_expiration FROM anvil_queues"
+                              " ON CONFLICT (project, name) DO NOTHING RETURNING id, message_expiration, type, push_n),"
+                              " q AS (SELECT id, message_expiration, type, push_n FROM made UNION ALL"
+                              " SELECT id, message_expiration, type, push_n FROM anvil_queues WHERE project = $1 AND name = $2),"
+                            : "WITH q AS (SELECT id, message_expiration, type, push_n FROM anvil_queues"
                               " WHERE project = $1 AND name = $2),");
     o += snprintf(s + o, cap - (size_t)o,
                   " total AS (INSERT INTO anvil_queue_totals (queue, shard, n)"
                   " SELECT id, floor(random() * 16)::smallint, $3::bigint FROM q"
                   " ON CONFLICT (queue, shard) DO UPDATE SET n = anvil_queue_totals.n + EXCLUDED.n),");
-    o += snprintf(s + o, cap - (size_t)o, " v(body, delay, attributes) AS (VALUES ");
+    o += snprintf(s + o, cap - (size_t)o, " v(body, delay, attributes, headers) AS (VALUES ");
     for (size_t i = 0; i < n; i++)
-        o += snprintf(s + o, cap - (size_t)o, "%s($%zu::bytea, $%zu::int, $%zu::bytea)", i ? ", " : "",
-                      4 + 3 * i, 5 + 3 * i, 6 + 3 * i);
+        o += snprintf(s + o, cap - (size_t)o, "%s($%zu::bytea, $%zu::int, $%zu::bytea, $%zu::bytea)",
+                      i ? ", " : "", 4 + 4 * i, 5 + 4 * i, 6 + 4 * i, 7 + 4 * i);
     snprintf(s + o, cap - (size_t)o,
-             ") INSERT INTO anvil_messages (id, queue, body, visible_at, expires_at, attributes)"
-             " SELECT nextval('anvil_message_ids'), q.id, v.body,"
-             "  CASE WHEN v.delay > 0 THEN now() + make_interval(secs => v.delay) ELSE now() END,"
-             "  now() + make_interval(secs => q.message_expiration), v.attributes FROM q, v"
-             " RETURNING id, pg_notify('anvil', $1 || '/' || $2)");
+             "), m AS MATERIALIZED (SELECT nextval('anvil_message_ids') AS id, q.id AS queue, q.type, q.push_n,"
+             "  v.body, v.attributes, v.headers, q.message_expiration,"
+             "  CASE WHEN v.delay > 0 THEN now() + make_interval(secs => v.delay) ELSE now() END AS due"
+             "  FROM q, v),"
+             " ins AS (INSERT INTO anvil_messages (id, queue, body, visible_at, expires_at, attributes)"
+             "  SELECT id, queue, body, CASE WHEN type = 0 THEN due ELSE 'infinity' END,"
+             "  now() + make_interval(secs => message_expiration), attributes FROM m RETURNING id),"
+             " pushes AS (INSERT INTO anvil_pushes (message, due_at, headers, subs, pending)"
+             "  SELECT id, due, headers, coalesce(push_n, 0),"
+             "  CASE WHEN push_n >= 64 THEN -1 ELSE (1::bigint << coalesce(push_n, 0)) - 1 END"
+             "  FROM m WHERE type <> 0)"
+             " SELECT m.id, CASE WHEN m.type = 0 THEN pg_notify('anvil', $1 || '/' || $2)"
+             "  ELSE pg_notify('anvil_push', (extract(epoch FROM m.due) * 1000)::bigint::text) END"
+             " FROM m JOIN ins ON ins.id = m.id");
     return s;
 }
 
 static void post(struct pgb *b, struct eng_op *op, const char *project, const char *name,
                  const struct eng_post_msg *msgs, size_t n, bool create)
 {
-    struct pg_job *j = n && n <= 100 ? job_new(NULL, on_posted, op) : NULL;
+    struct pg_job *j = n && n <= 100 ? pg_job_new(NULL, on_posted, op) : NULL;
     if (j && !(j->sql = post_sql(n, create))) {
-        job_free(j);
+        pg_job_free(j);
         j = NULL;
     }
     if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
+        pg_answer_status(op, ENG_NO_MEMORY);
         return;
     }
     j->sql_owned = true;
     j->step = create ? 1 : 0;
     j->key = (create ? KEY_POST : KEY_POST_EXISTING) + (int)n;
-    param_text(j, project);
-    param_text(j, name);
-    param_u64(j, n);
+    pg_param_text(j, project);
+    pg_param_text(j, name);
+    pg_param_u64(j, n);
     for (size_t i = 0; i < n; i++) {
         char delay[16];
         snprintf(delay, sizeof(delay), "%u", msgs[i].delay_s);
-        param(j, msgs[i].body, msgs[i].body_len, true);
-        param_text(j, delay);
-        param(j, msgs[i].attributes, msgs[i].attributes_len, true);
+        pg_param(j, msgs[i].body, msgs[i].body_len, true);
+        pg_param_text(j, delay);
+        pg_param(j, msgs[i].attributes, msgs[i].attributes_len, true);
+        pg_param(j, msgs[i].push_headers, msgs[i].push_headers_len, true);
     }
-    start(b, j);
+    pg_start(b, j);
 }
 
 void pg_post(struct pgb *b, struct eng_op *op, const char *project, const char *name,
@@ -788,7 +1005,8 @@ static const char sql_reserve[] =
     " got AS (SELECT * FROM upd UNION ALL SELECT * FROM del)"
     " SELECT got.*, (SELECT count(*) FROM q),"
     "  (SELECT (extract(epoch FROM min(m.visible_at)) * 1000)::bigint FROM anvil_messages m, q"
-    "   WHERE m.queue = q.id AND m.visible_at > now() AND m.expires_at > now())"
+    "   WHERE m.queue = q.id AND m.visible_at > now() AND m.visible_at < 'infinity'"
+    "   AND m.expires_at > now())"
     " FROM (SELECT 1) one LEFT JOIN got ON true";
 
 static void wait_answer(struct pgb *b, struct pg_wait *w, struct eng_result *r);
@@ -797,10 +1015,10 @@ static void wake_oldest(struct pgb *b, const char *project, const char *queue);
 
 static void on_reserved(struct pgb *b, struct pg_job *j, PGresult *res)
 {
-    struct eng_result r = {.status = result_status(res)};
+    struct eng_result r = {.status = pg_result_status(res)};
     int rows = r.status == ENG_OK ? PQntuples(res) : 0;
-    bool found = rows && col_i64(res, 0, 6) > 0;
-    int64_t next_visible = rows ? col_i64(res, 0, 7) : 0;
+    bool found = rows && pg_col_i64(res, 0, 6) > 0;
+    int64_t next_visible = rows ? pg_col_i64(res, 0, 7) : 0;
     if (r.status == ENG_OK && !found)
         r.status = ENG_QUEUE_NOT_FOUND;
     int n = rows && !PQgetisnull(res, 0, 0) ? rows : 0;
@@ -808,15 +1026,15 @@ static void on_reserved(struct pgb *b, struct pg_job *j, PGresult *res)
         r.status = ENG_NO_MEMORY;
     for (int i = 0; r.messages && i < n; i++) {
         struct eng_message *m = &r.messages[r.n_messages];
-        m->id = (uint64_t)col_i64(res, i, 0);
-        if (!(m->body = col_blob(res, i, 1)))
+        m->id = (uint64_t)pg_col_i64(res, i, 0);
+        if (!(m->body = pg_col_blob(res, i, 1)))
             m->body = blob_new("", 0);
         m->has_reservation = !PQgetisnull(res, i, 2);
         if (m->has_reservation)
             snprintf(m->reservation_id, sizeof(m->reservation_id), "%s", PQgetvalue(res, i, 2));
-        m->reserved_count = (uint32_t)col_i64(res, i, 3);
-        m->created_at_ms = col_i64(res, i, 4);
-        m->attributes = col_blob(res, i, 5);
+        m->reserved_count = (uint32_t)pg_col_i64(res, i, 3);
+        m->created_at_ms = pg_col_i64(res, i, 4);
+        m->attributes = pg_col_blob(res, i, 5);
         if (m->body)
             r.n_messages++;
     }
@@ -864,7 +1082,7 @@ static void on_reserved(struct pgb *b, struct pg_job *j, PGresult *res)
         return;
     }
     if (j->op)
-        answer(j->op, &r);
+        pg_answer(j->op, &r);
     else
         eng_result_free(&r); /* cancelled: what it reserved becomes visible at its timeout */
 }
@@ -872,16 +1090,16 @@ static void on_reserved(struct pgb *b, struct pg_job *j, PGresult *res)
 static struct pg_job *reserve_job(const char *project, const char *name,
                                   const struct eng_reserve_args *a, struct eng_op *op)
 {
-    struct pg_job *j = job_new(sql_reserve, on_reserved, op);
+    struct pg_job *j = pg_job_new(sql_reserve, on_reserved, op);
     if (!j)
         return NULL;
     char t[16];
-    param_text(j, project);
-    param_text(j, name);
-    param_u64(j, a->n ? a->n : 1);
+    pg_param_text(j, project);
+    pg_param_text(j, name);
+    pg_param_u64(j, a->n ? a->n : 1);
     snprintf(t, sizeof(t), "%d", a->timeout_s || a->exact_timeout ? (int)a->timeout_s : -1);
-    param_text(j, t);
-    param_text(j, a->delete_msgs ? "t" : "f");
+    pg_param_text(j, t);
+    pg_param_text(j, a->delete_msgs ? "t" : "f");
     return j;
 }
 
@@ -900,7 +1118,7 @@ static void wait_answer(struct pgb *b, struct pg_wait *w, struct eng_result *r)
     struct eng_op *op = w->op;
     wait_free(b, w);
     if (op)
-        answer(op, r);
+        pg_answer(op, r);
     else
         eng_result_free(r);
 }
@@ -915,7 +1133,7 @@ static void wait_query(struct pgb *b, struct pg_wait *w)
     }
     j->wait = w;
     w->querying = true;
-    submit(b, j);
+    pg_submit(b, j);
 }
 
 static void wait_retry_at(struct pgb *b, struct pg_wait *w, int64_t at_ms)
@@ -935,6 +1153,10 @@ static void on_timer(struct tw_node *node, void *ctx)
     struct pgb *b = ctx;
     if (node->tag == TIMER_LISTENER) {
         listener_reconnect(b);
+        return;
+    }
+    if (node->tag == TIMER_PUSH) {
+        pgp_on_timer(b);
         return;
     }
     struct pg_wait *w = node->tag == TIMER_DEADLINE ? list_entry(node, struct pg_wait, deadline)
@@ -993,15 +1215,15 @@ void pg_reserve(struct pgb *b, struct eng_op *op, const char *project, const cha
     if (args->wait_s == 0 || b->shutting_down) {
         struct pg_job *j = reserve_job(project, name, args, op);
         if (!j) {
-            answer_status(op, ENG_NO_MEMORY);
+            pg_answer_status(op, ENG_NO_MEMORY);
             return;
         }
-        submit(b, j);
+        pg_submit(b, j);
         return;
     }
     struct pg_wait *w = calloc(1, sizeof(*w));
     if (!w) {
-        answer_status(op, ENG_NO_MEMORY);
+        pg_answer_status(op, ENG_NO_MEMORY);
         return;
     }
     w->op = op;
@@ -1033,9 +1255,9 @@ static void on_read(struct pgb *b, struct pg_job *j, PGresult *res)
         return;
     struct eng_op *op = j->op;
     j->op = NULL;
-    if (j->step == 1 && result_status(res) == ENG_OK && PQntuples(res) >= 1 &&
-        PQgetisnull(res, 0, 0) && col_i64(res, 0, 6) > 0) {
-        answer_status(op, ENG_MESSAGE_NOT_FOUND); /* get: the queue is there, the message not */
+    if (j->step == 1 && pg_result_status(res) == ENG_OK && PQntuples(res) >= 1 &&
+        PQgetisnull(res, 0, 0) && pg_col_i64(res, 0, 6) > 0) {
+        pg_answer_status(op, ENG_MESSAGE_NOT_FOUND); /* get: the queue is there, the message not */
         return;
     }
     j->op = op;
@@ -1045,15 +1267,15 @@ static void on_read(struct pgb *b, struct pg_job *j, PGresult *res)
 static void read_messages(struct pgb *b, struct eng_op *op, const char *project, const char *name,
                           uint32_t n, const uint64_t *id)
 {
-    struct pg_job *j = call_job(op, sql_read, on_read, id ? 1 : 0, project, name);
+    struct pg_job *j = pg_call_job(op, sql_read, on_read, id ? 1 : 0, project, name);
     if (!j)
         return;
-    param_u64(j, n);
+    pg_param_u64(j, n);
     if (id)
-        param_u64(j, *id);
+        pg_param_u64(j, *id);
     else
-        param_text(j, NULL);
-    start(b, j);
+        pg_param_text(j, NULL);
+    pg_start(b, j);
 }
 
 void pg_peek(struct pgb *b, struct eng_op *op, const char *project, const char *name, uint32_t n)
@@ -1078,27 +1300,49 @@ static const char *reservation_param(const char *rid)
     return rid;
 }
 
-/* $1 project, $2 name, $3 id, $4 reservation (NULL: none given). A message is reserved while
- * it has a reservation whose time has not run out; then only that reservation deletes it,
- * otherwise only a delete without one. Answers (deleted, queue exists, message exists). */
+/* $1 project, $2 name, $3 id, $4 reservation (NULL: none given), $5 subscriber name ('' any).
+ * A message is reserved while it has a reservation whose time has not run out; then only
+ * that reservation deletes it, otherwise only a delete without one. A push message with a
+ * reservation: a subscriber acknowledges its 202 (a bit in its anvil_pushes row; the node
+ * delivering it, or the next claim, finishes). Answers (done, queue exists, message exists). */
 static const char sql_delete[] =
-    "WITH q AS (SELECT id FROM anvil_queues WHERE project = $1 AND name = $2),"
-    " m AS (SELECT m.id, m.reservation IS NOT NULL AND m.visible_at > now() AS reserved, m.reservation"
+    "WITH q AS (SELECT id, type FROM anvil_queues WHERE project = $1 AND name = $2),"
+    " m AS (SELECT m.id, m.reservation IS NOT NULL AND m.visible_at > now() AS reserved,"
+    "  m.visible_at = 'infinity' AS pushing, m.reservation, q.type"
     "  FROM anvil_messages m, q WHERE m.id = $3 AND m.queue = q.id AND m.expires_at > now()),"
-    " d AS (DELETE FROM anvil_messages x USING m WHERE x.id = m.id AND CASE WHEN m.reserved"
-    "  THEN m.reservation = $4::uuid ELSE $4::uuid IS NULL END RETURNING 1)"
-    " SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM q), (SELECT count(*) FROM m)";
+    " d AS (DELETE FROM anvil_messages x USING m WHERE x.id = m.id"
+    "  AND NOT (m.pushing AND $4::text IS NOT NULL) AND CASE WHEN m.reserved"
+    "  THEN m.reservation = $4::text::uuid ELSE $4::text IS NULL END RETURNING 1),"
+    /* the subscriber: by the reservations written after 202s, or by a request of the claim
+     * that holds it now (its reservation ids begin with the claim's token, then the index) */
+    " ack AS (SELECT p.message, m.type, p.pending, p.rnames, coalesce(array_position(p.rids, $4::text) - 1,"
+    "   CASE WHEN p.owner IS NOT NULL AND left(p.owner, 16) = left($4::text, 16)"
+    "   AND substr($4::text, 17, 2) ~ '^[0-9a-f]{2}$'"
+    "   THEN ('x' || substr($4::text, 17, 2))::bit(8)::int END) AS i"
+    "  FROM anvil_pushes p, m WHERE p.message = m.id AND m.pushing AND $4::text IS NOT NULL"
+    "  FOR UPDATE OF p),"
+    " a AS (SELECT * FROM ack WHERE i IS NOT NULL AND i < 64 AND ($5::text = ''"
+    "  OR rnames IS NULL OR rnames[i + 1] IS NULL OR rnames[i + 1] = $5::text)),"
+    /* the last subscriber that had not got it: the message is done with */
+    " fin AS (DELETE FROM anvil_messages x USING a WHERE x.id = a.message"
+    "  AND (a.type = 1 OR a.pending & ~(1::bigint << a.i) = 0) RETURNING 1),"
+    " u AS (UPDATE anvil_pushes p SET acked = p.acked | (1::bigint << a.i),"
+    "  due_at = CASE WHEN p.owner IS NULL THEN now() ELSE p.due_at END FROM a"
+    "  WHERE p.message = a.message AND NOT (a.type = 1 OR a.pending & ~(1::bigint << a.i) = 0)"
+    "  RETURNING pg_notify('anvil_push', (extract(epoch FROM p.due_at) * 1000)::bigint::text))"
+    " SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM fin) + (SELECT count(*) FROM u),"
+    "  (SELECT count(*) FROM q), (SELECT count(*) FROM m)";
 
 void pg_delete(struct pgb *b, struct eng_op *op, const char *project, const char *name, uint64_t id,
                const char *reservation_id, const char *subscriber_name)
 {
-    (void)subscriber_name; /* push queues are not in this back end yet */
-    struct pg_job *j = call_job(op, sql_delete, on_count, 2, project, name);
+    struct pg_job *j = pg_call_job(op, sql_delete, on_count, 2, project, name);
     if (!j)
         return;
-    param_u64(j, id);
-    param_text(j, reservation_id && reservation_id[0] ? reservation_param(reservation_id) : NULL);
-    start(b, j);
+    pg_param_u64(j, id);
+    pg_param_text(j, reservation_id && reservation_id[0] ? reservation_param(reservation_id) : NULL);
+    pg_param_text(j, subscriber_name ? subscriber_name : "");
+    pg_start(b, j);
 }
 
 /* A reservation's change: $1 project, $2 name, $3 id, $4 reservation, $5 seconds.
@@ -1134,19 +1378,19 @@ static void reservation_call(struct pgb *b, struct eng_op *op, const char *sql, 
                              const char *name, uint64_t id, const char *rid, uint32_t secs)
 {
     if (!rid || !rid[0]) {
-        answer_status(op, ENG_RESERVATION_REQUIRED);
+        pg_answer_status(op, ENG_RESERVATION_REQUIRED);
         return;
     }
     /* step 4: like 2, without handing back a reservation id */
-    struct pg_job *j = call_job(op, sql, on_count, sql == sql_touch ? 2 : 4, project, name);
+    struct pg_job *j = pg_call_job(op, sql, on_count, sql == sql_touch ? 2 : 4, project, name);
     if (!j)
         return;
     char t[16];
     snprintf(t, sizeof(t), "%u", secs);
-    param_u64(j, id);
-    param_text(j, reservation_param(rid));
-    param_text(j, t);
-    start(b, j);
+    pg_param_u64(j, id);
+    pg_param_text(j, reservation_param(rid));
+    pg_param_text(j, t);
+    pg_start(b, j);
 }
 
 void pg_touch(struct pgb *b, struct eng_op *op, const char *project, const char *name, uint64_t id,
@@ -1197,39 +1441,39 @@ static void on_deleted_many(struct pgb *b, struct pg_job *j, PGresult *res)
     (void)b;
     if (!j->op)
         return;
-    struct eng_result r = {.status = result_status(res)};
-    if (r.status == ENG_OK && col_i64(res, 0, 1) == 0) {
+    struct eng_result r = {.status = pg_result_status(res)};
+    if (r.status == ENG_OK && pg_col_i64(res, 0, 1) == 0) {
         r.status = ENG_QUEUE_NOT_FOUND;
     } else if (r.status == ENG_OK && !PQgetisnull(res, 0, 2)) {
-        r.failed_index = (size_t)col_i64(res, 0, 2) - 1;
+        r.failed_index = (size_t)pg_col_i64(res, 0, 2) - 1;
         r.status = strcmp(PQgetvalue(res, 0, 3), "t") == 0 ? ENG_MESSAGE_NOT_FOUND
                                                           : ENG_RESERVATION_MISMATCH;
     }
-    answer(j->op, &r);
+    pg_answer(j->op, &r);
 }
 
 void pg_delete_many(struct pgb *b, struct eng_op *op, const char *project, const char *name,
                     const struct eng_delete_item *items, size_t n)
 {
-    struct pg_job *j = n && n <= 100 ? job_new(NULL, on_deleted_many, op) : NULL;
+    struct pg_job *j = n && n <= 100 ? pg_job_new(NULL, on_deleted_many, op) : NULL;
     if (j && !(j->sql = delete_many_sql(n))) {
-        job_free(j);
+        pg_job_free(j);
         j = NULL;
     }
     if (!j) {
-        answer_status(op, ENG_NO_MEMORY);
+        pg_answer_status(op, ENG_NO_MEMORY);
         return;
     }
     j->sql_owned = true;
     j->key = KEY_DELETE_MANY + (int)n;
-    param_text(j, project);
-    param_text(j, name);
+    pg_param_text(j, project);
+    pg_param_text(j, name);
     for (size_t i = 0; i < n; i++) {
-        param_u64(j, items[i].id);
+        pg_param_u64(j, items[i].id);
         const char *rid = items[i].reservation_id;
-        param_text(j, rid && rid[0] ? reservation_param(rid) : NULL);
+        pg_param_text(j, rid && rid[0] ? reservation_param(rid) : NULL);
     }
-    start(b, j);
+    pg_start(b, j);
 }
 
 static const char sql_clear[] =
@@ -1239,43 +1483,23 @@ static const char sql_clear[] =
 
 void pg_clear(struct pgb *b, struct eng_op *op, const char *project, const char *name)
 {
-    struct pg_job *j = call_job(op, sql_clear, on_count, 3, project, name);
+    struct pg_job *j = pg_call_job(op, sql_clear, on_count, 3, project, name);
     if (!j)
         return;
-    start(b, j);
+    pg_start(b, j);
 }
 
 /* The fixed statements' keys (1...). */
 static int statement_key(const char *sql)
 {
-    static const char *const fixed[] = {sql_queue_get, sql_queue_put, sql_queue_patch,
-                                        sql_dead_letter_check, sql_queue_delete, sql_queue_list,
-                                        sql_queue_exists, sql_reserve, sql_read, sql_delete,
+    static const char *const fixed[] = {sql_queue_get, sql_change_read, sql_queue_update,
+                                        sql_queue_insert, sql_subscribers_update, sql_queue_delete,
+                                        sql_queue_list, sql_reserve, sql_read, sql_delete,
                                         sql_touch, sql_visibility, sql_release, sql_clear};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (sql == fixed[i])
             return (int)i + 1;
-    return 0;
-}
-
-/* ---- push queues: not in this back end yet ---- */
-
-void pg_set_pusher(struct pgb *b, const struct eng_pusher *pusher)
-{
-    (void)b, (void)pusher;
-}
-
-void pg_push_answer(struct pgb *b, uint64_t msg_id, uint32_t subscriber, uint32_t try_no,
-                    uint32_t slot, int status)
-{
-    (void)b, (void)msg_id, (void)subscriber, (void)try_no, (void)slot, (void)status;
-}
-
-void pg_push_statuses(struct pgb *b, struct eng_op *op, const char *project, const char *name,
-                      uint64_t id)
-{
-    (void)b, (void)project, (void)name, (void)id;
-    answer_status(op, ENG_NOT_PUSH_QUEUE);
+    return pgp_statement_key(sql);
 }
 
 /* ---- the loop's side ---- */
@@ -1286,7 +1510,7 @@ static void finish_job(struct pgb *b, struct pg_conn *pc)
     pc->job = NULL;
     PGresult *res = pc->last;
     pc->last = NULL;
-    if (result_status(res) == ENG_OK)
+    if (pg_result_status(res) == ENG_OK)
         b->commits++;
     else
         b->commit_failures++;
@@ -1294,10 +1518,10 @@ static void finish_job(struct pgb *b, struct pg_conn *pc)
     PQclear(res);
     if (j->again) {
         j->again = false;
-        submit(b, j);
+        pg_submit(b, j);
         return;
     }
-    job_free(j);
+    pg_job_free(j);
 }
 
 /* A connection that failed: its call fails (503), then it reconnects (libpq's multi-host
@@ -1347,7 +1571,7 @@ static void listener_reconnect(struct pgb *b)
     if (PQsocket(b->listener) >= 0)
         epoll_ctl(b->epfd, EPOLL_CTL_DEL, PQsocket(b->listener), NULL);
     PQreset(b->listener);
-    PGresult *r = PQstatus(b->listener) == CONNECTION_OK ? PQexec(b->listener, "LISTEN anvil") : NULL;
+    PGresult *r = PQstatus(b->listener) == CONNECTION_OK ? PQexec(b->listener, "LISTEN anvil; LISTEN anvil_push") : NULL;
     bool listening = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};
@@ -1364,6 +1588,7 @@ static void listener_reconnect(struct pgb *b)
         else
             wait_query(b, w);
     }
+    pgp_claim(b); /* and deliveries due meanwhile */
 }
 
 static void listener_readable(struct pgb *b)
@@ -1374,7 +1599,10 @@ static void listener_readable(struct pgb *b)
     }
     PGnotify *n;
     while ((n = PQnotifies(b->listener))) {
-        on_notify(b, n->extra);
+        if (strcmp(n->relname, "anvil_push") == 0)
+            pgp_on_notify(b, n->extra);
+        else
+            on_notify(b, n->extra);
         PQfreemem(n);
     }
 }
@@ -1438,7 +1666,7 @@ void pg_cancel(struct pgb *b, struct eng_op *op)
         struct pg_job *j = list_entry(pos, struct pg_job, link);
         if (j->op == op) {
             list_remove(&j->link);
-            job_free(j);
+            pg_job_free(j);
         }
     }
     for (int i = 0; i < PG_CONNS; i++)
@@ -1484,6 +1712,7 @@ static PGconn *connect_to(const char *url, char *err, size_t err_len)
 
 void pg_close(struct pgb *b)
 {
+    pgp_close(b);
     pg_wake_all_waiters(b);
     for (int i = 0; i < PG_CONNS; i++) { /* what is in flight completes; then goodbye */
         struct pg_conn *pc = &b->conns[i];
@@ -1504,14 +1733,15 @@ void pg_close(struct pgb *b)
         struct pg_job *j = list_entry(b->pending.next, struct pg_job, link);
         list_remove(&j->link);
         if (j->op)
-            answer_status(j->op, ENG_SHUTTING_DOWN);
-        job_free(j);
+            pg_answer_status(j->op, ENG_SHUTTING_DOWN);
+        pg_job_free(j);
     }
     while (!list_empty(&b->waits)) {
         struct pg_wait *w = list_entry(b->waits.next, struct pg_wait, link);
         struct eng_result r = {.status = ENG_OK};
         wait_answer(b, w, &r);
     }
+    pgp_free_all(b);
     if (b->listener)
         PQfinish(b->listener);
     if (b->epfd >= 0)
@@ -1533,10 +1763,11 @@ struct pgb *pg_open(const struct eng_options *opt, char *err, size_t err_len)
     list_init(&b->waits);
     tw_init(&b->wheel, opt->now_ms);
     tw_node_init(&b->listener_retry, TIMER_LISTENER);
+    pgp_init(b);
     if (b->epfd < 0 || !(b->listener = connect_to(opt->backend_url, err, err_len)) ||
         migrate(b->listener, err, err_len) != 0)
         goto fail;
-    PGresult *r = PQexec(b->listener, "LISTEN anvil");
+    PGresult *r = PQexec(b->listener, "LISTEN anvil; LISTEN anvil_push");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};

@@ -2,6 +2,7 @@
  * and swapped in whole, so a failed allocation leaves the queue as it was. */
 #include "push.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -286,4 +287,142 @@ int push_from_row(struct push_settings **out, const struct store_queue_row *row)
     }
     *out = ps;
     return 0;
+}
+
+/* ---- the packed form (the PostgreSQL back end's column) ----
+ * NUL-terminated strings: retries, retries_delay, error_queue ("" none), n; then per
+ * subscriber name, url, header count and name/value per header. */
+
+struct packer {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+};
+
+static void pack_str(struct packer *p, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (p->failed)
+        return;
+    if (p->len + n > p->cap) {
+        size_t cap = (p->cap ? p->cap * 2 : 256) + n;
+        char *grown = realloc(p->buf, cap);
+        if (!grown) {
+            p->failed = true;
+            return;
+        }
+        p->buf = grown;
+        p->cap = cap;
+    }
+    memcpy(p->buf + p->len, s, n);
+    p->len += n;
+}
+
+static void pack_u32(struct packer *p, uint32_t v)
+{
+    char t[12];
+    snprintf(t, sizeof(t), "%u", v);
+    pack_str(p, t);
+}
+
+int push_pack(const struct push_settings *ps, char **out, size_t *len)
+{
+    struct packer p = {0};
+    pack_u32(&p, ps->retries);
+    pack_u32(&p, ps->retries_delay_s);
+    pack_str(&p, ps->error_queue ? ps->error_queue : "");
+    pack_u32(&p, ps->n_subscribers);
+    for (uint32_t i = 0; i < ps->n_subscribers; i++) {
+        const struct eng_subscriber *s = &ps->subscribers[i];
+        pack_str(&p, s->name);
+        pack_str(&p, s->url);
+        pack_u32(&p, s->n_headers);
+        for (uint32_t h = 0; h < s->n_headers; h++) {
+            pack_str(&p, s->headers[h].name);
+            pack_str(&p, s->headers[h].value);
+        }
+    }
+    if (p.failed) {
+        free(p.buf);
+        return -1;
+    }
+    *out = p.buf;
+    *len = p.len;
+    return 0;
+}
+
+struct unpacker {
+    const char *p, *end;
+    bool failed;
+};
+
+static char *unpack_str(struct unpacker *u)
+{
+    const char *nul = u->failed ? NULL : memchr(u->p, '\0', (size_t)(u->end - u->p));
+    char *s = nul ? strdup(u->p) : NULL;
+    if (!s) {
+        u->failed = true;
+        return NULL;
+    }
+    u->p = nul + 1;
+    return s;
+}
+
+static uint32_t unpack_u32(struct unpacker *u, uint32_t max)
+{
+    char *s = unpack_str(u), *end = NULL;
+    unsigned long v = s ? strtoul(s, &end, 10) : 0;
+    if (!s || !*s || *end || v > max)
+        u->failed = true;
+    free(s);
+    return u->failed ? 0 : (uint32_t)v;
+}
+
+int push_unpack(const char *data, size_t len, struct push_settings **out)
+{
+    struct unpacker u = {data, data + len, false};
+    struct push_settings *ps = calloc(1, sizeof(*ps));
+    if (!ps)
+        return -1;
+    ps->retries = unpack_u32(&u, PUSH_RETRIES_MAX);
+    ps->retries_delay_s = unpack_u32(&u, PUSH_RETRIES_DELAY_MAX_S);
+    ps->error_queue = unpack_str(&u);
+    uint32_t n = unpack_u32(&u, PUSH_SUBSCRIBERS_MAX);
+    if (ps->error_queue && !ps->error_queue[0]) {
+        free(ps->error_queue);
+        ps->error_queue = NULL;
+    }
+    if (!u.failed && !(ps->subscribers = calloc(n ? n : 1, sizeof(*ps->subscribers))))
+        u.failed = true;
+    for (uint32_t i = 0; !u.failed && i < n; i++) {
+        struct eng_subscriber *s = &ps->subscribers[i];
+        ps->n_subscribers = i + 1;
+        s->name = unpack_str(&u);
+        s->url = unpack_str(&u);
+        uint32_t nh = unpack_u32(&u, (uint32_t)(len / 2));
+        if (!u.failed && nh && !(s->headers = calloc(nh, sizeof(*s->headers))))
+            u.failed = true;
+        for (uint32_t h = 0; !u.failed && h < nh; h++) {
+            s->n_headers = h + 1;
+            s->headers[h].name = unpack_str(&u);
+            s->headers[h].value = unpack_str(&u);
+        }
+    }
+    if (u.failed || u.p != u.end || !ps->subscribers) {
+        push_settings_free(ps);
+        return -1;
+    }
+    *out = ps;
+    return 0;
+}
+
+struct push_settings *push_copy(const struct push_settings *ps)
+{
+    char *packed = NULL;
+    size_t len = 0;
+    struct push_settings *copy = NULL;
+    if (ps && push_pack(ps, &packed, &len) == 0 && push_unpack(packed, len, &copy) != 0)
+        copy = NULL;
+    free(packed);
+    return copy;
 }

@@ -71,7 +71,7 @@ for build in build build-asan; do
   for t in "$build"/tests/unit/test_*; do
     [ -f "$t" ] && [ -x "$t" ] && run_suite "unit/$(basename "$t") [$kind]" "$t"
   done
-  for target in api config json sigv; do
+  for target in api config json packed sigv; do
     run_suite "fuzz-replay/$target [$kind]" "$build/tests/fuzz/fuzz_$target" "tests/fuzz/corpus/$target"
   done
   quick=(); [ "$kind" = asan ] && quick=(--quick)

@@ -358,7 +358,8 @@ struct pusher *pusher_open(struct engine *engine, const struct pusher_options *o
     curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
     struct eng_pusher ep = {.send = send_request, .failed = on_failed, .ctx = p,
                             .max_in_flight = opt->max_in_flight,
-                            .max_per_subscriber = opt->max_per_subscriber};
+                            .max_per_subscriber = opt->max_per_subscriber,
+                            .timeout_ms = opt->timeout_ms};
     eng_set_pusher(engine, &ep);
     return p;
 }

@@ -9,6 +9,7 @@ import time
 
 import harness
 from harness import Server, unique
+from test_push import Subscriber, wait_for
 
 BACKENDS = ("postgres",)
 nodes = []
@@ -16,13 +17,13 @@ nodes = []
 
 def setup_module():
     assert harness.TEST_PG, "ANVIL_TEST_PG is not set: these tests need a PostgreSQL cluster"
-    first = Server.start()
+    first = Server.start(["--push-timeout", "1"])
     nodes.append(first)
     # the other nodes use the first one's database: the same state
     for _ in range(2):
         s = Server(bare=True)
         s.args = ["--port", "0", "--data-dir", os.path.join(s.temp_dir, "data"),
-                  "--backend", first.backend]
+                  "--backend", first.backend, "--push-timeout", "1"]
         s._launch()
         nodes.append(s)
 
@@ -209,3 +210,114 @@ def test_nodes_carry_on_after_postgresql_restarts():
     for n in nodes:
         st, body, _ = n.req("GET", path(q))
         assert st == 200, (st, body)
+
+
+# ---- push queues over several nodes ----
+
+def push_queue(subs, **push):
+    q = unique()
+    push["subscribers"] = [{"name": name, "url": sub.url} for name, sub in subs]
+    st, body, _ = nodes[0].req("PUT", path(q), {"queue": {"type": push.pop("type", "multicast"),
+                                                          "push": push}})
+    assert st == 200, (st, body)
+    return q
+
+
+def node_that_sent(headers):
+    """The node whose pusher made a request: its port is in Iron-Subscriber-Message-Url."""
+    url = headers["Iron-Subscriber-Message-Url"]
+    [n] = [n for n in nodes if ":%d/" % n.port in url]
+    return n
+
+
+def relaunch(n):
+    n._launch()
+
+
+def kill(n):
+    n.proc.kill()
+    n.proc.wait(10)
+    n.running = False
+
+
+def test_three_nodes_push_each_message_once_to_each_subscriber():
+    a, b = Subscriber(), Subscriber()
+    q = push_queue([("a", a), ("b", b)])
+    ids = []
+    for i in range(30):
+        st, body, _ = nodes[i % 3].req("POST", path(q, "messages"), {"messages": [{"body": "m%d" % i}]})
+        assert st == 201, (st, body)
+        ids += body["ids"]
+    assert wait_for(lambda: a.count() >= 30 and b.count() >= 30, timeout=10)
+    time.sleep(0.5)  # a second delivery, if any, would come now
+    for sub in (a, b):
+        got = sorted(h["Iron-Message-Id"] for _, h, _ in sub.got)
+        assert got == sorted(ids), got  # each message once, none twice
+    # deliveries came from more than one node: the claims were shared
+    senders = {node_that_sent(h).port for _, h, _ in a.got + b.got}
+    assert len(senders) >= 2, senders
+    assert wait_for(lambda: all(nodes[0].req("GET", path(q, "messages", i))[0] == 404 for i in ids))
+    a.close(), b.close()
+
+
+def test_a_push_retry_survives_the_node_that_started_it():
+    sub = Subscriber([500, 200])
+    q = push_queue([("s", sub)], retries_delay=3)
+    st, body, _ = nodes[0].req("POST", path(q, "messages"), {"messages": [
+        {"body": "retry me", "push_headers": {"X-Trace": "t-9"}}]})
+    assert st == 201, (st, body)
+    [msg_id] = body["ids"]
+    assert wait_for(lambda: sub.count() == 1)
+    first = node_that_sent(sub.got[0][1])
+    time.sleep(0.3)  # its answer (500) is written back: the retry is due in 3 s
+    kill(first)
+    try:
+        assert wait_for(lambda: sub.count() == 2, timeout=8)
+        t, headers, body = sub.got[1]
+        assert t - sub.got[0][0] >= 2.8, t - sub.got[0][0]  # at its time, not at once
+        assert node_that_sent(headers) is not first
+        assert (headers["Iron-Message-Id"], headers["X-Trace"], body) == (msg_id, "t-9", b"retry me")
+        other = [n for n in nodes if n is not first][0]
+        assert wait_for(lambda: other.req("GET", path(q, "messages", msg_id))[0] == 404)
+    finally:
+        relaunch(first)
+        sub.close()
+
+
+def test_a_push_in_flight_when_its_node_dies_is_sent_again_by_another():
+    sub = Subscriber([200], sleep=0.8)  # answers after the node is gone
+    q = push_queue([("s", sub)], retries_delay=60)
+    st, body, _ = nodes[1].req("POST", path(q, "messages"), {"messages": [{"body": "in flight"}]})
+    assert st == 201, (st, body)
+    [msg_id] = body["ids"]
+    assert wait_for(lambda: sub.count() == 1)
+    first = node_that_sent(sub.got[0][1])
+    kill(first)
+    try:
+        # its claim runs out (push timeout 1 s + 2 s), then another node sends it again
+        assert wait_for(lambda: sub.count() == 2, timeout=8)
+        assert node_that_sent(sub.got[1][1]) is not first
+        assert sub.got[1][1]["Iron-Message-Id"] == msg_id
+        other = [n for n in nodes if n is not first][0]
+        assert wait_for(lambda: other.req("GET", path(q, "messages", msg_id))[0] == 404)
+    finally:
+        relaunch(first)
+        sub.close()
+
+
+def test_a_202_acknowledged_on_another_node_ends_the_delivery():
+    sub = Subscriber([202])
+    q = push_queue([("s", sub)], retries_delay=60)
+    st, body, _ = nodes[0].req("POST", path(q, "messages"), {"messages": [{"body": "ack"}]})
+    [msg_id] = body["ids"]
+    assert wait_for(lambda: sub.count() == 1)
+    rid = sub.got[0][1]["Iron-Reservation-Id"]
+    sender = node_that_sent(sub.got[0][1])
+    other = [n for n in nodes if n is not sender][0]
+    st, body, _ = other.req("DELETE", path(q, "messages", msg_id),
+                            {"reservation_id": rid, "subscriber_name": "s"})
+    assert (st, body) == (200, {"msg": "Deleted"}), (st, body)
+    assert wait_for(lambda: sender.req("GET", path(q, "messages", msg_id))[0] == 404)
+    time.sleep(0.3)
+    assert sub.count() == 1  # not sent again
+    sub.close()

@@ -2,7 +2,7 @@
 limits, the subscribers calls, queue info, type rules, persistence across a restart.
 Delivery itself: test_push.py."""
 
-BACKENDS = ("sqlite",)  # push queues: not in the PostgreSQL back end yet
+BACKENDS = ("sqlite", "postgres")
 from harness import Server, unique
 
 srv = None

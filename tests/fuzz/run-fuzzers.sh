@@ -23,7 +23,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 
 passed=0 failed=0
-for target in api config json sigv; do
+for target in api config json packed sigv; do
     bin="$build/tests/fuzz/fuzz_$target-libfuzzer"
     if [ ! -x "$bin" ]; then
         echo "fuzz_$target: SKIP (no libFuzzer build: $bin; configure the build with CC=clang)"

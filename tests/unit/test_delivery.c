@@ -6,6 +6,8 @@
 #include "../../engine/delivery.h"
 #include "check.h"
 
+#include <stdlib.h>
+
 enum { T0 = 1000000, DELAY = 60 };
 
 /* Sends to every subscriber that is due at now; returns how many. */
@@ -127,8 +129,59 @@ static void test_a_delete_while_sending_wins_over_the_late_answer(void)
     delivery_free(&d);
 }
 
+/* The packed form carries every field and each subscriber's last reservation id; a
+ * request that was out when it was written is due again at once when read; damaged text
+ * is refused. */
+static void test_the_packed_form_reads_back_and_a_request_out_is_due_again(void)
+{
+    struct delivery d;
+    CHECK_EQ(delivery_init(&d, QUEUE_MULTICAST, 3, 2, 0, T0), 0);
+    CHECK_EQ(send_due(&d, T0, NULL), 3);
+    delivery_answer(&d, 0, 200, T0 + 5, DELAY);
+    delivery_answer(&d, 1, 500, T0 + 5, DELAY);
+    delivery_rid *rids = calloc(3, sizeof(*rids));
+    memcpy(rids[0], "0123456789abcdef0123456789abcdef", sizeof(rids[0]));
+    memcpy(rids[2], "fedcba9876543210fedcba9876543210", sizeof(rids[2]));
+    char *text = delivery_pack(&d, (const delivery_rid *)rids);
+    struct delivery back;
+    delivery_rid *back_rids = NULL;
+    CHECK_EQ(delivery_unpack(&back, &back_rids, text, T0 + 100), 0);
+    CHECK_EQ(back.type, QUEUE_MULTICAST);
+    CHECK_EQ(back.n, 3);
+    CHECK_EQ(back.subs[0].state, DS_DELIVERED);
+    CHECK_EQ(back.subs[0].status_code, 200);
+    CHECK_EQ(back.subs[1].state, DS_DUE);
+    CHECK_EQ(back.subs[1].due_ms, T0 + 5 + DELAY * 1000);
+    CHECK_EQ(back.subs[1].retries_remaining, 1);
+    CHECK_EQ(back.subs[1].tries, 1);
+    CHECK_EQ(back.subs[1].last_try_ms, T0);
+    CHECK_EQ(back.subs[2].state, DS_DUE); /* was sending: due again when read */
+    CHECK_EQ(back.subs[2].due_ms, T0 + 100);
+    CHECK_STR(back_rids[0], rids[0]);
+    CHECK_STR(back_rids[1], "");
+    CHECK_STR(back_rids[2], rids[2]);
+    delivery_free(&back);
+    free(back_rids);
+    size_t len = strlen(text);
+    for (size_t cut = 0; cut < len; cut++) { /* every truncation is refused */
+        char *part = strndup(text, cut);
+        CHECK_EQ(delivery_unpack(&back, &back_rids, part, T0), -1);
+        CHECK(back_rids == NULL);
+        free(part);
+    }
+    const char *bad[] = {"d1 9 1 0 0 0\n0 0 0 0 0 0 -\n", "d1 2 0 0 0 0\n",
+                         "d1 2 1 0 0 0\n0 0 0 0 0 0 short\n", "d1 2 1 0 0 0\n7 0 0 0 0 0 -\n",
+                         "d1 2 1 0 0 0\n0 0 0 0 0 0 -\nextra"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_EQ(delivery_unpack(&back, &back_rids, bad[i], T0), -1);
+    free(text);
+    free(rids);
+    delivery_free(&d);
+}
+
 CHECK_MAIN(TEST(test_multicast_delivers_to_each_and_retries_each_on_its_own),
            TEST(test_unicast_tries_the_next_at_once_and_waits_between_rounds),
            TEST(test_unicast_out_of_rounds_fails_every_subscriber),
            TEST(test_202_holds_until_delete_or_until_the_delay_runs_out),
-           TEST(test_a_delete_while_sending_wins_over_the_late_answer))
+           TEST(test_a_delete_while_sending_wins_over_the_late_answer),
+           TEST(test_the_packed_form_reads_back_and_a_request_out_is_due_again))

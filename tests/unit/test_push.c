@@ -139,7 +139,58 @@ static void test_the_stored_form_reads_back_exactly(void)
     push_settings_free(back);
 }
 
+/* The packed form (the PostgreSQL back end's column) reads back exactly, and anything
+ * truncated or with trailing bytes is refused rather than half read. */
+static void test_the_packed_form_reads_back_exactly_and_refuses_damage(void)
+{
+    struct eng_subscriber subs[] = {sub("a", "http://h/a"), sub("b", "ironmq:///other")};
+    subs[0].headers = &token_header;
+    subs[0].n_headers = 1;
+    struct push_settings *ps = settings_with(subs, 2);
+    struct eng_push_config pc = {.has_retries = true, .retries = 9, .has_error_queue = true,
+                                 .error_queue = "errs"};
+    CHECK_EQ(push_apply(&ps, &pc), 0);
+    char *packed = NULL;
+    size_t len = 0;
+    CHECK_EQ(push_pack(ps, &packed, &len), 0);
+    struct push_settings *back = NULL;
+    CHECK_EQ(push_unpack(packed, len, &back), 0);
+    CHECK_EQ(back->retries, 9);
+    CHECK_EQ(back->retries_delay_s, PUSH_RETRIES_DELAY_DEFAULT_S);
+    CHECK_STR(back->error_queue, "errs");
+    CHECK_EQ(back->n_subscribers, 2);
+    CHECK_STR(back->subscribers[0].name, "a");
+    CHECK_STR(back->subscribers[0].headers[0].name, "X-Token");
+    CHECK_STR(back->subscribers[0].headers[0].value, "k1");
+    CHECK_STR(back->subscribers[1].url, "ironmq:///other");
+    CHECK_EQ(back->subscribers[1].n_headers, 0);
+    push_settings_free(back);
+    for (size_t cut = 0; cut < len; cut++) { /* every truncation */
+        struct push_settings *bad = NULL;
+        CHECK_EQ(push_unpack(packed, cut, &bad), -1);
+    }
+    char *longer = malloc(len + 2);
+    memcpy(longer, packed, len);
+    memcpy(longer + len, "x", 2);
+    struct push_settings *bad = NULL;
+    CHECK_EQ(push_unpack(longer, len + 2, &bad), -1);
+    free(longer);
+    struct push_settings *copy = push_copy(ps);
+    CHECK(copy && copy->n_subscribers == 2 && strcmp(copy->subscribers[1].name, "b") == 0);
+    push_settings_free(copy);
+    struct push_settings none = {0};
+    char *empty = NULL;
+    CHECK_EQ(push_pack(&none, &empty, &len), 0); /* no error queue: read back as none */
+    CHECK_EQ(push_unpack(empty, len, &bad), 0);
+    CHECK(bad && bad->error_queue == NULL && bad->n_subscribers == 0);
+    push_settings_free(bad);
+    free(empty);
+    free(packed);
+    push_settings_free(ps);
+}
+
 CHECK_MAIN(TEST(test_create_rules_follow_the_contract),
            TEST(test_apply_sets_defaults_then_changes_only_what_is_named),
            TEST(test_subscriber_edits),
-           TEST(test_the_stored_form_reads_back_exactly))
+           TEST(test_the_stored_form_reads_back_exactly),
+           TEST(test_the_packed_form_reads_back_exactly_and_refuses_damage))

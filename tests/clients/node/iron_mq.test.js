@@ -318,11 +318,6 @@ const tests = [];
 function test(name, fn) {
   tests.push({ name: name, fn: fn });
 }
-// Push queues are not in the PostgreSQL back end yet (docs/scale-out.md): their checks run
-// against the embedded back end only.
-function pushTest(name, fn) {
-  if (!process.env.ANVIL_TEST_BACKEND) test(name, fn);
-}
 
 let client = null; // bound to 'nq-main'
 function q(name) {
@@ -359,7 +354,7 @@ test('create_queue with an out-of-range message_timeout → error, no queue', as
   await expectStatus('GET', '/queues/nq-bad', undefined, 404, 'Queue not found');
 });
 
-pushTest('create_queue of a push queue → its push settings, with the defaults', async function () {
+test('create_queue of a push queue → its push settings, with the defaults', async function () {
   const body = await ok(function (cb) {
     client.create_queue(
       'nq-push',
@@ -372,7 +367,7 @@ pushTest('create_queue of a push queue → its push settings, with the defaults'
   eq(qi.push, { subscribers: [{ name: 's1', url: 'http://127.0.0.1:9/', headers: { 'X-K': 'v' } }], retries: 3, retries_delay: 60 }, 'push');
 });
 
-pushTest('add_subscribers, rpl_subscribers, rm_subscribers on a push queue', async function () {
+test('add_subscribers, rpl_subscribers, rm_subscribers on a push queue', async function () {
   const pq = q('nq-push');
   const added = await ok(function (cb) {
     pq.add_subscribers({ name: 's2', url: 'https://hooks.example/s2' }, cb);
@@ -392,7 +387,7 @@ pushTest('add_subscribers, rpl_subscribers, rm_subscribers on a push queue', asy
   check(/subscriber/.test(msg), 'the last subscriber stays: ' + msg);
 });
 
-pushTest('post to a push queue → delivered; msg_push_statuses; del_msg_push_status acknowledges a 202', async function () {
+test('post to a push queue → delivered; msg_push_statuses; del_msg_push_status acknowledges a 202', async function () {
   await ok(function (cb) { q('nq-push').del_queue(cb); }); // the listing tests expect it gone
   const got = [];
   const subscriber = http.createServer(function (req, res) {
