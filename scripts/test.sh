@@ -94,6 +94,9 @@ if scripts/pg.sh start "$pg_root/cluster" "$pg_port" >"$logs/pg.log" 2>&1; then
   pg_db() { psql "$pg_base/postgres" -X -q -c "CREATE DATABASE $1" >/dev/null && echo "$pg_base/$1"; }
   export ANVIL_TEST_PG="$pg_base" ANVIL_TEST_PG_DIR="$pg_root/cluster"
   run_suite "e2e on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" /usr/bin/python3 tests/e2e/run.py --quick
+  # @slow, so not in --quick: a primary + synchronous standby of its own, killed under load
+  run_suite "e2e failover on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" \
+    /usr/bin/python3 tests/e2e/run.py test_pg_failover
   run_suite "clients/node iron_mq on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" \
     ANVIL_TEST_BACKEND="$(pg_db node_iron_mq)" node tests/clients/node/iron_mq.test.js
   run_suite "clients/node aws-sdk sqs on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" \
