@@ -88,6 +88,33 @@ static const char *const migrations[PG_SCHEMA_VERSION] = {
     "  rids text[],"
     "  rnames text[]);"
     "CREATE INDEX anvil_pushes_due ON anvil_pushes (due_at);",
+    /* 3: queue sizes without COUNT(*): every statement that inserts or deletes messages
+     * adds its count to one of the queue's 16 rows of anvil_queue_totals (a trigger per
+     * statement, so no call can forget it); expired messages are swept by an index on
+     * expires_at. */
+    "ALTER TABLE anvil_queue_totals ADD COLUMN size bigint NOT NULL DEFAULT 0;"
+    "INSERT INTO anvil_queue_totals AS t (queue, shard, n, size)"
+    "  SELECT queue, 0, 0, count(*) FROM anvil_messages GROUP BY queue"
+    "  ON CONFLICT (queue, shard) DO UPDATE SET size = t.size + EXCLUDED.size;"
+    "CREATE INDEX anvil_messages_expiry ON anvil_messages (expires_at);"
+    "CREATE FUNCTION anvil_count_messages() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  IF TG_OP = 'INSERT' THEN"
+    "   INSERT INTO anvil_queue_totals AS t (queue, shard, n, size)"
+    "    SELECT queue, floor(random() * 16)::smallint, count(*), count(*) FROM added GROUP BY queue"
+    "    ON CONFLICT (queue, shard) DO UPDATE SET n = t.n + EXCLUDED.n, size = t.size + EXCLUDED.size;"
+    "  ELSE"
+    "   INSERT INTO anvil_queue_totals AS t (queue, shard, n, size)"
+    "    SELECT g.queue, floor(random() * 16)::smallint, 0, -count(*) FROM removed g"
+    "    WHERE EXISTS (SELECT 1 FROM anvil_queues q WHERE q.id = g.queue) GROUP BY g.queue"
+    "    ON CONFLICT (queue, shard) DO UPDATE SET size = t.size + EXCLUDED.size;"
+    "  END IF;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER anvil_messages_added AFTER INSERT ON anvil_messages"
+    "  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION anvil_count_messages();"
+    "CREATE TRIGGER anvil_messages_removed AFTER DELETE ON anvil_messages"
+    "  REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION anvil_count_messages();",
 };
 
 static int migrate(PGconn *c, char *err, size_t err_len)
@@ -316,8 +343,8 @@ struct blob *pg_col_blob(PGresult *r, int row, int col)
     " q.message_expiration, q.dead_letter_queue, q.dead_letter_max,"                         \
     " q.total_messages + coalesce((SELECT sum(n) FROM anvil_queue_totals t WHERE t.queue = q.id), 0),"\
     " q.attributes, q.project, q.name,"                                                        \
-    " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND m.expires_at > now()"   \
-    "   AND m.visible_at <= now()),"                                                          \
+    " (SELECT coalesce(sum(size), 0) FROM anvil_queue_totals t WHERE t.queue = q.id)"        \
+    "  - (SELECT count(*) FROM anvil_messages m WHERE m.expires_at <= now() AND m.queue = q.id),"\
     " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND m.expires_at > now()"   \
     "   AND m.visible_at > now() AND m.visible_at < 'infinity' AND m.reservation IS NULL),"   \
     " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND m.expires_at > now()"   \
@@ -341,10 +368,15 @@ static void fill_queue(struct eng_queue_info *info, PGresult *r)
     info->attributes = pg_col_blob(r, 0, 8);
     info->project = strdup(PQgetvalue(r, 0, 9));
     info->name = strdup(PQgetvalue(r, 0, 10));
-    info->ready = (uint64_t)pg_col_i64(r, 0, 11);
+    /* the size is counted as messages come and go (less those expired but not swept yet,
+     * by the expiry index); what is not ready is counted by the index (visible_at > now()):
+     * work that grows with what is in flight, not with the depth of the queue */
+    int64_t size = pg_col_i64(r, 0, 11);
     info->delayed = (uint64_t)pg_col_i64(r, 0, 12);
     info->reserved = (uint64_t)pg_col_i64(r, 0, 13);
     info->pushing = (uint64_t)pg_col_i64(r, 0, 14);
+    int64_t ready = size - (int64_t)(info->delayed + info->reserved + info->pushing);
+    info->ready = ready > 0 ? (uint64_t)ready : 0;
     struct blob *packed = info->type != QUEUE_PULL ? pg_col_blob(r, 0, 15) : NULL;
     struct push_settings *ps = NULL;
     if (packed && push_unpack((const char *)packed->data, packed->len, &ps) == 0) {
@@ -901,10 +933,6 @@ static char *post_sql(size_t n, bool create)
                               " SELECT id, message_expiration, type, push_n FROM anvil_queues WHERE project = $1 AND name = $2),"
                             : "WITH q AS (SELECT id, message_expiration, type, push_n FROM anvil_queues"
                               " WHERE project = $1 AND name = $2),");
-    o += snprintf(s + o, cap - (size_t)o,
-                  " total AS (INSERT INTO anvil_queue_totals (queue, shard, n)"
-                  " SELECT id, floor(random() * 16)::smallint, $3::bigint FROM q"
-                  " ON CONFLICT (queue, shard) DO UPDATE SET n = anvil_queue_totals.n + EXCLUDED.n),");
     o += snprintf(s + o, cap - (size_t)o, " v(body, delay, attributes, headers) AS (VALUES ");
     for (size_t i = 0; i < n; i++)
         o += snprintf(s + o, cap - (size_t)o, "%s($%zu::bytea, $%zu::int, $%zu::bytea, $%zu::bytea)",
@@ -913,7 +941,7 @@ static char *post_sql(size_t n, bool create)
              "), m AS MATERIALIZED (SELECT nextval('anvil_message_ids') AS id, q.id AS queue, q.type, q.push_n,"
              "  v.body, v.attributes, v.headers, q.message_expiration,"
              "  CASE WHEN v.delay > 0 THEN now() + make_interval(secs => v.delay) ELSE now() END AS due"
-             "  FROM q, v),"
+             "  FROM q, v WHERE $3::int > 0),"
              " ins AS (INSERT INTO anvil_messages (id, queue, body, visible_at, expires_at, attributes)"
              "  SELECT id, queue, body, CASE WHEN type = 0 THEN due ELSE 'infinity' END,"
              "  now() + make_interval(secs => message_expiration), attributes FROM m RETURNING id),"
@@ -989,6 +1017,13 @@ static const char sql_reserve[] =
     "  expires_at = now() + make_interval(secs => dlq.message_expiration)"
     "  FROM dlq WHERE dlq.type = 0 AND m.id IN (SELECT id FROM dying)"
     "  RETURNING pg_notify('anvil', $1 || '/' || (SELECT dead_letter_queue FROM q))),"
+    /* the moved ones leave this queue's size and join the dead-letter queue's (and its total) */
+    " moved_n AS (SELECT count(*) AS k FROM moved),"
+    " recount AS (INSERT INTO anvil_queue_totals AS t (queue, shard, n, size)"
+    "  SELECT q.id, floor(random() * 16)::smallint, 0, -moved_n.k FROM q, moved_n WHERE moved_n.k > 0"
+    "  UNION ALL SELECT dlq.id, floor(random() * 16)::smallint, moved_n.k, moved_n.k"
+    "  FROM dlq, moved_n WHERE moved_n.k > 0"
+    "  ON CONFLICT (queue, shard) DO UPDATE SET n = t.n + EXCLUDED.n, size = t.size + EXCLUDED.size),"
     " pick AS (SELECT m.id FROM anvil_messages m JOIN q ON m.queue = q.id"
     "  WHERE m.visible_at <= now() AND m.expires_at > now()"
     "  AND (q.dead_letter_queue IS NULL OR m.reserved_count < q.dead_letter_max)"
@@ -1147,6 +1182,7 @@ static void wait_retry_at(struct pgb *b, struct pg_wait *w, int64_t at_ms)
 }
 
 static void listener_reconnect(struct pgb *b);
+static void sweep(struct pgb *b);
 
 static void on_timer(struct tw_node *node, void *ctx)
 {
@@ -1157,6 +1193,10 @@ static void on_timer(struct tw_node *node, void *ctx)
     }
     if (node->tag == TIMER_PUSH) {
         pgp_on_timer(b);
+        return;
+    }
+    if (node->tag == TIMER_SWEEP) {
+        sweep(b);
         return;
     }
     struct pg_wait *w = node->tag == TIMER_DEADLINE ? list_entry(node, struct pg_wait, deadline)
@@ -1489,13 +1529,56 @@ void pg_clear(struct pgb *b, struct eng_op *op, const char *project, const char 
     pg_start(b, j);
 }
 
+/* ---- expired messages ----
+ * Every node sweeps once a second: up to 1,000 expired messages at a time by the expiry
+ * index (SKIP LOCKED, so nodes sweeping together take different rows), again at once when
+ * there were that many. Every fifth sweep also counts projects, queues and messages for
+ * /stats. Expired messages are invisible to every call before they are swept. */
+static const char sql_sweep[] =
+    "WITH d AS (DELETE FROM anvil_messages WHERE id IN (SELECT id FROM anvil_messages"
+    "  WHERE expires_at <= now() ORDER BY expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED) RETURNING 1)"
+    " SELECT (SELECT count(*) FROM d),"
+    "  CASE WHEN $1::bool THEN (SELECT count(DISTINCT project) FROM anvil_queues) END,"
+    "  CASE WHEN $1::bool THEN (SELECT count(*) FROM anvil_queues) END,"
+    "  CASE WHEN $1::bool THEN (SELECT coalesce(sum(size), 0) FROM anvil_queue_totals) END";
+
+static void on_swept(struct pgb *b, struct pg_job *j, PGresult *res)
+{
+    (void)j;
+    int64_t next = b->now_ms + 1000;
+    if (pg_result_status(res) == ENG_OK && PQntuples(res) == 1) {
+        if (pg_col_i64(res, 0, 0) >= 1000)
+            next = b->now_ms; /* more to sweep */
+        if (!PQgetisnull(res, 0, 1)) {
+            b->projects = (uint64_t)pg_col_i64(res, 0, 1);
+            b->queues = (uint64_t)pg_col_i64(res, 0, 2);
+            b->messages = (uint64_t)pg_col_i64(res, 0, 3);
+        }
+    }
+    if (!b->shutting_down)
+        tw_insert(&b->wheel, &b->sweep, next);
+}
+
+static void sweep(struct pgb *b)
+{
+    struct pg_job *j = b->shutting_down ? NULL : pg_job_new(sql_sweep, on_swept, NULL);
+    if (!j) {
+        if (!b->shutting_down)
+            tw_insert(&b->wheel, &b->sweep, b->now_ms + 1000);
+        return;
+    }
+    pg_param_text(j, b->sweeps++ % 5 == 0 ? "t" : "f");
+    pg_submit(b, j);
+}
+
 /* The fixed statements' keys (1...). */
 static int statement_key(const char *sql)
 {
     static const char *const fixed[] = {sql_queue_get, sql_change_read, sql_queue_update,
                                         sql_queue_insert, sql_subscribers_update, sql_queue_delete,
                                         sql_queue_list, sql_reserve, sql_read, sql_delete,
-                                        sql_touch, sql_visibility, sql_release, sql_clear};
+                                        sql_touch, sql_visibility, sql_release, sql_clear,
+                                        sql_sweep};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (sql == fixed[i])
             return (int)i + 1;
@@ -1653,7 +1736,10 @@ bool pg_idle(const struct pgb *b)
 
 void pg_stats(const struct pgb *b, struct eng_stats *out)
 {
-    memset(out, 0, sizeof(*out)); /* counts would need queries: not kept by this back end yet */
+    memset(out, 0, sizeof(*out));
+    out->projects = b->projects; /* as of the last count (every 5 s, by the sweep) */
+    out->queues = b->queues;
+    out->messages = b->messages;
     out->commits = b->commits;
     out->commit_failures = b->commit_failures;
     out->storage_ok = !b->broken && PQstatus(b->conns[0].c) == CONNECTION_OK;
@@ -1713,6 +1799,7 @@ static PGconn *connect_to(const char *url, char *err, size_t err_len)
 void pg_close(struct pgb *b)
 {
     pgp_close(b);
+    tw_cancel(&b->wheel, &b->sweep);
     pg_wake_all_waiters(b);
     for (int i = 0; i < PG_CONNS; i++) { /* what is in flight completes; then goodbye */
         struct pg_conn *pc = &b->conns[i];
@@ -1764,6 +1851,7 @@ struct pgb *pg_open(const struct eng_options *opt, char *err, size_t err_len)
     tw_init(&b->wheel, opt->now_ms);
     tw_node_init(&b->listener_retry, TIMER_LISTENER);
     pgp_init(b);
+    tw_node_init(&b->sweep, TIMER_SWEEP);
     if (b->epfd < 0 || !(b->listener = connect_to(opt->backend_url, err, err_len)) ||
         migrate(b->listener, err, err_len) != 0)
         goto fail;
@@ -1787,6 +1875,7 @@ struct pgb *pg_open(const struct eng_options *opt, char *err, size_t err_len)
             goto fail;
         }
     }
+    sweep(b); /* counts /stats at once, then once a second */
     return b;
 fail:
     pg_close(b);

@@ -10,7 +10,7 @@
 
 #include <libpq-fe.h>
 
-enum { PG_CONNS = 16, PG_SCHEMA_VERSION = 2, MAX_PARAMS = 4 * 100 + 8 };
+enum { PG_CONNS = 16, PG_SCHEMA_VERSION = 3, MAX_PARAMS = 4 * 100 + 8 };
 
 struct pgb;
 struct pg_job;
@@ -79,10 +79,13 @@ struct pgb {
     uint64_t commits, commit_failures;
     struct tw_node listener_retry; /* the LISTEN connection is down: when to try again */
     struct pgp push;
+    struct tw_node sweep;          /* the next sweep of expired messages */
+    uint32_t sweeps;
+    uint64_t projects, queues, messages; /* /stats: as of the last count (every 5 s) */
     bool shutting_down, broken;
 };
 
-enum { TIMER_DEADLINE = 1, TIMER_RETRY, TIMER_LISTENER, TIMER_PUSH };
+enum { TIMER_DEADLINE = 1, TIMER_RETRY, TIMER_LISTENER, TIMER_PUSH, TIMER_SWEEP };
 
 /* jobs */
 struct pg_job *pg_job_new(const char *sql, job_fn fn, struct eng_op *op);

@@ -3,6 +3,7 @@ reservation timing out. Long polls are in test_longpoll.py."""
 import re
 import time
 
+import harness
 from harness import Server, slow, unique
 
 srv = None
@@ -392,8 +393,10 @@ def test_reservation_that_times_out_is_reservable_again_and_old_id_gets_403():
     deadline = time.monotonic() + 3
     while not any(x["id"] == ids[0] for x in P.peek(q)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    again = P.reserve_one(q)
-    assert again["id"] == ids[0], "a timed-out message goes back to the front"
+    got = P.reserve(q, n=2)
+    [again] = [x for x in got if x["id"] == ids[0]]
+    if not harness.TEST_PG:  # PostgreSQL: back by its visibility time (docs/scale-out.md)
+        assert got[0]["id"] == ids[0], "a timed-out message goes back to the front"
     assert again["reserved_count"] == 2
     assert again["reservation_id"] != m["reservation_id"]
     for call in (lambda: delete(q, ids[0], m["reservation_id"]),
