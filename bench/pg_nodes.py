@@ -2,7 +2,7 @@
 """bench/pg_nodes.py — anvil on PostgreSQL against its ceiling, side by side in one run
 (docs/scale-out.md, "Benchmark").
 
-    /usr/bin/python3 bench/pg_nodes.py [--seconds S] [--connections N] [--json FILE]
+    /usr/bin/python3 bench/pg_nodes.py [--seconds S] [--connections N] [--rounds R] [--json FILE]
 
 One throwaway PostgreSQL 15 (scripts/pg.sh, synchronous_commit on), then, for batches of 1
 and of 10 messages (post a batch, reserve it, delete it — W1/W2 of bench/run.py):
@@ -10,7 +10,8 @@ and of 10 messages (post a batch, reserve it, delete it — W1/W2 of bench/run.p
   1 node     one anvil on the database, N connections (bench/loadgen.c)
   3 nodes    three anvils on the same database, N connections spread over them
   embedded   anvil on its own SQLite journal (fsync), the same load
-Prints messages/s and the ratios to the ceiling; appends JSON lines to --json FILE.
+The ceiling and the anvil runs alternate for R rounds (default 3), each on a fresh database;
+prints the medians in messages/s and their ratios; appends JSON lines to --json FILE.
 """
 import argparse
 import json
@@ -88,6 +89,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="anvil-pgnodes-")
@@ -103,34 +105,55 @@ def main():
                        check=True, capture_output=True)
         return base + "/" + name
 
+    def ceiling_run(batch, tag):
+        """anvil's schema (made by a node), then its statements through pgbench."""
+        url = db("ceiling_%d_%s" % (batch, tag))
+        p, aport = start_anvil(["--backend", url], work)
+        subprocess.run(["curl", "-s", "-X", "PUT", "-d", "{}",
+                        "http://127.0.0.1:%d/3/projects/p/queues/bench" % aport],
+                       check=True, capture_output=True)
+        p.terminate()
+        p.wait()
+        script = os.path.join(work, "ceiling%d.sql" % batch)
+        with open(script, "w") as f:
+            f.write(CEILING.format(n=batch))
+        r = subprocess.run(["pgbench", url, "-n", "-c", str(args.connections), "-j", "2", "-T",
+                            str(args.seconds), "-f", script], capture_output=True, text=True)
+        tps = float(re.search(r"tps = ([\d.]+)", r.stdout).group(1)) if "tps" in r.stdout else 0.0
+        return tps * batch
+
+    def nodes_run(batch, nodes, tag):
+        url = db("anvil_%d_%d_%s" % (batch, nodes, tag))
+        started = [start_anvil(["--backend", url], work) for _ in range(nodes)]
+        procs.extend(s[0] for s in started)
+        rate, errors = loadgen([s[1] for s in started], args.connections, batch, args.seconds)
+        for s in started:
+            s[0].terminate()
+            s[0].wait()
+        return rate, errors
+
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2]
+
     try:
         for batch in (1, 10):
-            # the ceiling: anvil's schema (made by a node), then its statements through pgbench
-            url = db("ceiling_%d" % batch)
-            p, aport = start_anvil(["--backend", url], work)
-            subprocess.run(["curl", "-s", "-X", "PUT", "-d", "{}",
-                            "http://127.0.0.1:%d/3/projects/p/queues/bench" % aport],
-                           check=True, capture_output=True)
-            p.terminate()
-            p.wait()
-            script = os.path.join(work, "ceiling%d.sql" % batch)
-            with open(script, "w") as f:
-                f.write(CEILING.format(n=batch))
-            r = subprocess.run(["pgbench", url, "-n", "-c", str(args.connections), "-j", "2", "-T",
-                                str(args.seconds), "-f", script], capture_output=True, text=True)
-            tps = float(re.search(r"tps = ([\d.]+)", r.stdout).group(1)) if "tps" in r.stdout else 0.0
-            ceiling = tps * batch
-            result = {"batch": batch, "ceiling": ceiling}
-            for label, nodes in (("1 node", 1), ("3 nodes", 3)):
-                url = db("anvil_%d_%d" % (batch, nodes))
-                started = [start_anvil(["--backend", url], work) for _ in range(nodes)]
-                procs += [s[0] for s in started]
-                rate, errors = loadgen([s[1] for s in started], args.connections, batch, args.seconds)
-                for s in started:
-                    s[0].terminate()
-                    s[0].wait()
-                result[label] = rate
-                result[label + " errors"] = errors
+            # rounds alternate the ceiling and anvil, each on a fresh database, so that the
+            # machine's drift between minutes falls on both; medians are reported
+            runs = {"ceiling": [], "1 node": [], "3 nodes": []}
+            errors = {"1 node": 0, "3 nodes": 0}
+            for r in range(args.rounds):
+                runs["ceiling"].append(ceiling_run(batch, r))
+                for label, nodes in (("1 node", 1), ("3 nodes", 3)):
+                    rate, errs = nodes_run(batch, nodes, r)
+                    runs[label].append(rate)
+                    errors[label] += errs
+            ceiling = median(runs["ceiling"])
+            result = {"batch": batch, "rounds": args.rounds, "ceiling": ceiling,
+                      "runs": runs}
+            for label in ("1 node", "3 nodes"):
+                result[label] = median(runs[label])
+                result[label + " errors"] = errors[label]
             p, aport = start_anvil(["--durability", "fsync"], work)
             procs.append(p)
             result["embedded"], _ = loadgen([aport], args.connections, batch, args.seconds)
@@ -138,10 +161,13 @@ def main():
             p.wait()
             rows.append(result)
             print("batch %2d: ceiling (pgbench) %8.0f msg/s | 1 node %8.0f (%.2fx) | 3 nodes %8.0f (%.2fx)"
-                  " | embedded %8.0f msg/s" % (batch, ceiling, result["1 node"],
-                                               result["1 node"] / ceiling if ceiling else 0,
-                                               result["3 nodes"], result["3 nodes"] / ceiling if ceiling else 0,
-                                               result["embedded"]), flush=True)
+                  " | embedded %8.0f msg/s   (medians of %d rounds; ceiling %s, 1 node %s)"
+                  % (batch, ceiling, result["1 node"],
+                     result["1 node"] / ceiling if ceiling else 0,
+                     result["3 nodes"], result["3 nodes"] / ceiling if ceiling else 0,
+                     result["embedded"], args.rounds,
+                     "/".join("%.0f" % x for x in runs["ceiling"]),
+                     "/".join("%.0f" % x for x in runs["1 node"])), flush=True)
     finally:
         for p in procs:
             if p.poll() is None:

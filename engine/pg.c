@@ -88,33 +88,34 @@ static const char *const migrations[PG_SCHEMA_VERSION] = {
     "  rids text[],"
     "  rnames text[]);"
     "CREATE INDEX anvil_pushes_due ON anvil_pushes (due_at);",
-    /* 3: queue sizes without COUNT(*): every statement that inserts or deletes messages
-     * adds its count to one of the queue's 16 rows of anvil_queue_totals (a trigger per
-     * statement, so no call can forget it); expired messages are swept by an index on
-     * expires_at. */
+    /* 3: queue sizes without COUNT(*): every statement that adds or removes messages adds
+     * its count to one of the queue's rows of anvil_queue_totals, the one of its connection
+     * (backend pid mod 64: concurrent statements seldom wait for one row); expired messages
+     * are swept by an index on expires_at. */
+    /* no foreign keys on the hot tables: their checks ran once per row (a FOR KEY SHARE of
+     * the queue's row per message posted — MultiXacts on one row under concurrency — and a
+     * cascade probe per message deleted); the statements that delete remove what belongs
+     * to the rows they delete (PG_COUNT_GONE, PG_UNPUSH) */
+    "ALTER TABLE anvil_messages DROP CONSTRAINT anvil_messages_queue_fkey;"
+    "ALTER TABLE anvil_queue_totals DROP CONSTRAINT anvil_queue_totals_queue_fkey;"
+    "ALTER TABLE anvil_pushes DROP CONSTRAINT anvil_pushes_message_fkey;"
     "ALTER TABLE anvil_queue_totals ADD COLUMN size bigint NOT NULL DEFAULT 0;"
     "INSERT INTO anvil_queue_totals AS t (queue, shard, n, size)"
     "  SELECT queue, 0, 0, count(*) FROM anvil_messages GROUP BY queue"
     "  ON CONFLICT (queue, shard) DO UPDATE SET size = t.size + EXCLUDED.size;"
+    /* only the sweep and the count of expired messages use it: the statements that walk a
+     * queue write their expiry test as (expires_at > now()) IS TRUE, which it cannot serve,
+     * so they keep to anvil_messages_ready even when the statistics are stale */
     "CREATE INDEX anvil_messages_expiry ON anvil_messages (expires_at);"
-    "CREATE FUNCTION anvil_count_messages() RETURNS trigger LANGUAGE plpgsql AS $$"
-    " BEGIN"
-    "  IF TG_OP = 'INSERT' THEN"
-    "   INSERT INTO anvil_queue_totals AS t (queue, shard, n, size)"
-    "    SELECT queue, floor(random() * 16)::smallint, count(*), count(*) FROM added GROUP BY queue"
-    "    ON CONFLICT (queue, shard) DO UPDATE SET n = t.n + EXCLUDED.n, size = t.size + EXCLUDED.size;"
-    "  ELSE"
-    "   INSERT INTO anvil_queue_totals AS t (queue, shard, n, size)"
-    "    SELECT g.queue, floor(random() * 16)::smallint, 0, -count(*) FROM removed g"
-    "    WHERE EXISTS (SELECT 1 FROM anvil_queues q WHERE q.id = g.queue) GROUP BY g.queue"
-    "    ON CONFLICT (queue, shard) DO UPDATE SET size = t.size + EXCLUDED.size;"
-    "  END IF;"
-    "  RETURN NULL;"
-    " END $$;"
-    "CREATE TRIGGER anvil_messages_added AFTER INSERT ON anvil_messages"
-    "  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION anvil_count_messages();"
-    "CREATE TRIGGER anvil_messages_removed AFTER DELETE ON anvil_messages"
-    "  REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION anvil_count_messages();",
+    /* a queue's table is all updates and deletes: vacuum it by a fixed number of dead rows,
+     * not a share of the table, and without pauses (dead index entries at the front of a
+     * queue slow every reserve until they are gone) */
+    "ALTER TABLE anvil_messages SET (autovacuum_vacuum_scale_factor = 0,"
+    "  autovacuum_vacuum_threshold = 10000, autovacuum_vacuum_cost_delay = 0);"
+    "ALTER TABLE anvil_queue_totals SET (autovacuum_vacuum_scale_factor = 0,"
+    "  autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);"
+    "ALTER TABLE anvil_pushes SET (autovacuum_vacuum_scale_factor = 0,"
+    "  autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);",
 };
 
 static int migrate(PGconn *c, char *err, size_t err_len)
@@ -345,11 +346,11 @@ struct blob *pg_col_blob(PGresult *r, int row, int col)
     " q.attributes, q.project, q.name,"                                                        \
     " (SELECT coalesce(sum(size), 0) FROM anvil_queue_totals t WHERE t.queue = q.id)"        \
     "  - (SELECT count(*) FROM anvil_messages m WHERE m.expires_at <= now() AND m.queue = q.id),"\
-    " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND m.expires_at > now()"   \
+    " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND (m.expires_at > now()) IS TRUE"   \
     "   AND m.visible_at > now() AND m.visible_at < 'infinity' AND m.reservation IS NULL),"   \
-    " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND m.expires_at > now()"   \
+    " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND (m.expires_at > now()) IS TRUE"   \
     "   AND m.visible_at > now() AND m.reservation IS NOT NULL),"                             \
-    " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND m.expires_at > now()"   \
+    " (SELECT count(*) FROM anvil_messages m WHERE m.queue = q.id AND (m.expires_at > now()) IS TRUE"   \
     "   AND m.visible_at = 'infinity'), q.push"
 
 static const char sql_queue_get[] =
@@ -809,8 +810,11 @@ void pg_subscribers(struct pgb *b, struct eng_op *op, const char *project, const
 static void on_count(struct pgb *b, struct pg_job *j, PGresult *res);
 
 static const char sql_queue_delete[] =
-    "DELETE FROM anvil_queues WHERE project = $1 AND name = $2"
-    " RETURNING id, pg_notify('anvil', $1 || '/' || $2)";
+    "WITH q AS (DELETE FROM anvil_queues WHERE project = $1 AND name = $2 RETURNING id),"
+    " gone AS (DELETE FROM anvil_messages WHERE queue IN (SELECT id FROM q) RETURNING id),"
+    PG_UNPUSH ","
+    " t AS (DELETE FROM anvil_queue_totals WHERE queue IN (SELECT id FROM q))"
+    " SELECT id, pg_notify('anvil', $1 || '/' || $2) FROM q";
 
 void pg_queue_delete(struct pgb *b, struct eng_op *op, const char *project, const char *name)
 {
@@ -884,13 +888,70 @@ static void on_count(struct pgb *b, struct pg_job *j, PGresult *res)
     pg_answer(j->op, &r);
 }
 
+/* ---- waking waiters after a post ----
+ * A post to a pull queue NOTIFYs "project/queue" after its commit, from a statement of its
+ * own: NOTIFY takes one lock per database from a transaction's pre-commit to its end, WAL
+ * flush included, so NOTIFY inside every post made posts commit one at a time. A separate
+ * statement without writes holds it only briefly, and the posts of a loop turn share one
+ * (each queue named once). If a node dies between a post's commit and its NOTIFY, waiters
+ * on other nodes sleep until their wait ends. Push queues keep NOTIFY in the transaction:
+ * a lost due time there would leave a delivery waiting. */
+static const char sql_notify[] = "SELECT pg_notify('anvil', x) FROM unnest($1::text[]) AS x";
+
+static void notes_send(struct pgb *b);
+
+static void on_notes_sent(struct pgb *b, struct pg_job *j, PGresult *res)
+{
+    (void)j, (void)res;
+    b->notifying = false;
+    notes_send(b);
+}
+
+static void notes_send(struct pgb *b)
+{
+    if (b->notifying || b->n_notes == 0 || b->push.closing) /* closing: no new statements */
+        return;
+    char *array = pg_text_array((const char *const *)b->notes, b->n_notes);
+    struct pg_job *j = array ? pg_job_new(sql_notify, on_notes_sent, NULL) : NULL;
+    for (size_t i = 0; i < b->n_notes; i++)
+        free(b->notes[i]);
+    b->n_notes = 0;
+    if (j) {
+        pg_param_text(j, array);
+        b->notifying = true;
+        pg_submit(b, j);
+    } /* else out of memory: waiters find the messages when their wait ends */
+    free(array);
+}
+
+static void note_post(struct pgb *b, const char *project, const char *queue)
+{
+    char payload[520];
+    snprintf(payload, sizeof(payload), "%s/%s", project, queue);
+    for (size_t i = 0; i < b->n_notes; i++)
+        if (strcmp(b->notes[i], payload) == 0)
+            return;
+    if (b->n_notes == b->cap_notes) {
+        size_t cap = b->cap_notes ? b->cap_notes * 2 : 16;
+        char **grown = realloc(b->notes, cap * sizeof(*grown));
+        if (!grown)
+            return;
+        b->notes = grown;
+        b->cap_notes = cap;
+    }
+    if ((b->notes[b->n_notes] = strdup(payload)))
+        b->n_notes++;
+    notes_send(b);
+}
+
 static void on_posted(struct pgb *b, struct pg_job *j, PGresult *res)
 {
-    (void)b;
-    if (!j->op)
-        return;
     struct eng_result r = {.status = pg_result_status(res)};
     int n = r.status == ENG_OK ? PQntuples(res) : 0;
+    if (n && strcmp(PQgetvalue(res, 0, 2), "0") == 0)
+        note_post(b, j->project, j->queue); /* committed, even if the caller went away */
+    if (!j->op)
+        return;
     if (r.status == ENG_OK && n == 0 && j->step == 1 && !j->retried) {
         /* a post making the queue met another making it at the same time: that one's row
          * was not in this statement's snapshot. Now it is committed: once more. */
@@ -926,11 +987,13 @@ static char *post_sql(size_t n, bool create)
         return NULL;
     /* the queue: made when missing (without locking an existing one's row) */
     int o = snprintf(s, cap, "%s",
-                     create ? "WITH made AS (INSERT INTO anvil_queues (project, name, qid)"
-                              " VALUES ($1, $2, substr(md5(random()::text || clock_timestamp()::text), 1, 24))"
+                     create ? "WITH found AS (SELECT id, message_expiration, type, push_n FROM anvil_queues"
+                              " WHERE project = $1 AND name = $2),"
+                              " made AS (INSERT INTO anvil_queues (project, name, qid)"
+                              " SELECT $1, $2, substr(md5(random()::text || clock_timestamp()::text), 1, 24)"
+                              " WHERE NOT EXISTS (SELECT 1 FROM found)"
                               " ON CONFLICT (project, name) DO NOTHING RETURNING id, message_expiration, type, push_n),"
-                              " q AS (SELECT id, message_expiration, type, push_n FROM made UNION ALL"
-                              " SELECT id, message_expiration, type, push_n FROM anvil_queues WHERE project = $1 AND name = $2),"
+                              " q AS (SELECT * FROM found UNION ALL SELECT * FROM made),"
                             : "WITH q AS (SELECT id, message_expiration, type, push_n FROM anvil_queues"
                               " WHERE project = $1 AND name = $2),");
     o += snprintf(s + o, cap - (size_t)o, " v(body, delay, attributes, headers) AS (VALUES ");
@@ -941,16 +1004,20 @@ static char *post_sql(size_t n, bool create)
              "), m AS MATERIALIZED (SELECT nextval('anvil_message_ids') AS id, q.id AS queue, q.type, q.push_n,"
              "  v.body, v.attributes, v.headers, q.message_expiration,"
              "  CASE WHEN v.delay > 0 THEN now() + make_interval(secs => v.delay) ELSE now() END AS due"
-             "  FROM q, v WHERE $3::int > 0),"
+             "  FROM q, v),"
              " ins AS (INSERT INTO anvil_messages (id, queue, body, visible_at, expires_at, attributes)"
              "  SELECT id, queue, body, CASE WHEN type = 0 THEN due ELSE 'infinity' END,"
              "  now() + make_interval(secs => message_expiration), attributes FROM m RETURNING id),"
+             /* the queue's size and total (deletes are counted by the trigger) */
+             " counted AS (INSERT INTO anvil_queue_totals AS t (queue, shard, n, size)"
+             "  SELECT id, mod(pg_backend_pid(), 64)::smallint, $3::int, $3::int FROM q"
+             "  ON CONFLICT (queue, shard) DO UPDATE SET n = t.n + EXCLUDED.n, size = t.size + EXCLUDED.size),"
              " pushes AS (INSERT INTO anvil_pushes (message, due_at, headers, subs, pending)"
              "  SELECT id, due, headers, coalesce(push_n, 0),"
              "  CASE WHEN push_n >= 64 THEN -1 ELSE (1::bigint << coalesce(push_n, 0)) - 1 END"
              "  FROM m WHERE type <> 0)"
-             " SELECT m.id, CASE WHEN m.type = 0 THEN pg_notify('anvil', $1 || '/' || $2)"
-             "  ELSE pg_notify('anvil_push', (extract(epoch FROM m.due) * 1000)::bigint::text) END"
+             " SELECT m.id, CASE WHEN m.type <> 0"
+             "  THEN pg_notify('anvil_push', (extract(epoch FROM m.due) * 1000)::bigint::text) END, m.type"
              " FROM m JOIN ins ON ins.id = m.id");
     return s;
 }
@@ -970,6 +1037,8 @@ static void post(struct pgb *b, struct eng_op *op, const char *project, const ch
     j->sql_owned = true;
     j->step = create ? 1 : 0;
     j->key = (create ? KEY_POST : KEY_POST_EXISTING) + (int)n;
+    snprintf(j->project, sizeof(j->project), "%s", project);
+    snprintf(j->queue, sizeof(j->queue), "%s", name);
     pg_param_text(j, project);
     pg_param_text(j, name);
     pg_param_u64(j, n);
@@ -996,7 +1065,8 @@ void pg_post_existing(struct pgb *b, struct eng_op *op, const char *project, con
     post(b, op, project, name, msgs, n, false);
 }
 
-/* Reserve: $1 project, $2 name, $3 n, $4 timeout (-1: the queue's), $5 delete ('t').
+/* Reserve: $1 project, $2 name, $3 n, $4 timeout (-1: the queue's), $5 delete ('t'), $6 a
+ * long poll ('t').
  * One row per message, or one row of NULLs; every row says whether the queue exists and
  * when its next message becomes visible (for a waiting long poll). */
 static const char sql_reserve[] =
@@ -1005,7 +1075,7 @@ static const char sql_reserve[] =
     /* dead letters: ready messages at the front reserved max times move to the dead-letter
      * queue (created when missing) instead of being handed out */
     " front AS (SELECT m.id, m.reserved_count FROM anvil_messages m JOIN q ON m.queue = q.id"
-    "  WHERE q.dead_letter_queue IS NOT NULL AND m.visible_at <= now() AND m.expires_at > now()"
+    "  WHERE q.dead_letter_queue IS NOT NULL AND m.visible_at <= now() AND (m.expires_at > now()) IS TRUE"
     "  ORDER BY m.visible_at, m.id LIMIT 100 FOR UPDATE OF m SKIP LOCKED),"
     " dying AS (SELECT front.id FROM front, q WHERE front.reserved_count >= q.dead_letter_max),"
     " dlq AS (INSERT INTO anvil_queues AS d (project, name, qid)"
@@ -1020,12 +1090,12 @@ static const char sql_reserve[] =
     /* the moved ones leave this queue's size and join the dead-letter queue's (and its total) */
     " moved_n AS (SELECT count(*) AS k FROM moved),"
     " recount AS (INSERT INTO anvil_queue_totals AS t (queue, shard, n, size)"
-    "  SELECT q.id, floor(random() * 16)::smallint, 0, -moved_n.k FROM q, moved_n WHERE moved_n.k > 0"
-    "  UNION ALL SELECT dlq.id, floor(random() * 16)::smallint, moved_n.k, moved_n.k"
+    "  SELECT q.id, mod(pg_backend_pid(), 64)::smallint, 0, -moved_n.k FROM q, moved_n WHERE moved_n.k > 0"
+    "  UNION ALL SELECT dlq.id, mod(pg_backend_pid(), 64)::smallint, moved_n.k, moved_n.k"
     "  FROM dlq, moved_n WHERE moved_n.k > 0"
     "  ON CONFLICT (queue, shard) DO UPDATE SET n = t.n + EXCLUDED.n, size = t.size + EXCLUDED.size),"
     " pick AS (SELECT m.id FROM anvil_messages m JOIN q ON m.queue = q.id"
-    "  WHERE m.visible_at <= now() AND m.expires_at > now()"
+    "  WHERE m.visible_at <= now() AND (m.expires_at > now()) IS TRUE"
     "  AND (q.dead_letter_queue IS NULL OR m.reserved_count < q.dead_letter_max)"
     "  ORDER BY m.visible_at, m.id LIMIT $3 FOR UPDATE OF m SKIP LOCKED),"
     " upd AS (UPDATE anvil_messages m SET reservation = gen_random_uuid(),"
@@ -1037,11 +1107,15 @@ static const char sql_reserve[] =
     " del AS (DELETE FROM anvil_messages m WHERE m.id IN (SELECT id FROM pick) AND $5 = 't'"
     "  RETURNING m.id, m.body, replace(gen_random_uuid()::text, '-', '') AS rid, m.reserved_count + 1,"
     "   (extract(epoch FROM m.created_at) * 1000)::bigint, m.attributes),"
-    " got AS (SELECT * FROM upd UNION ALL SELECT * FROM del)"
+    " got AS (SELECT * FROM upd UNION ALL SELECT * FROM del),"
+    " gone AS (SELECT del.id, q.id AS queue FROM del, q)," PG_COUNT_GONE
+    /* for a long poll that found nothing: when the next message becomes visible (a walk of
+     * the index from now on, over what is reserved: only when it is needed) */
     " SELECT got.*, (SELECT count(*) FROM q),"
+    "  CASE WHEN $6::bool AND NOT EXISTS (SELECT 1 FROM got) THEN"
     "  (SELECT (extract(epoch FROM min(m.visible_at)) * 1000)::bigint FROM anvil_messages m, q"
     "   WHERE m.queue = q.id AND m.visible_at > now() AND m.visible_at < 'infinity'"
-    "   AND m.expires_at > now())"
+    "   AND (m.expires_at > now()) IS TRUE) END"
     " FROM (SELECT 1) one LEFT JOIN got ON true";
 
 static void wait_answer(struct pgb *b, struct pg_wait *w, struct eng_result *r);
@@ -1123,7 +1197,7 @@ static void on_reserved(struct pgb *b, struct pg_job *j, PGresult *res)
 }
 
 static struct pg_job *reserve_job(const char *project, const char *name,
-                                  const struct eng_reserve_args *a, struct eng_op *op)
+                                  const struct eng_reserve_args *a, struct eng_op *op, bool waiting)
 {
     struct pg_job *j = pg_job_new(sql_reserve, on_reserved, op);
     if (!j)
@@ -1135,6 +1209,7 @@ static struct pg_job *reserve_job(const char *project, const char *name,
     snprintf(t, sizeof(t), "%d", a->timeout_s || a->exact_timeout ? (int)a->timeout_s : -1);
     pg_param_text(j, t);
     pg_param_text(j, a->delete_msgs ? "t" : "f");
+    pg_param_text(j, waiting ? "t" : "f");
     return j;
 }
 
@@ -1160,7 +1235,7 @@ static void wait_answer(struct pgb *b, struct pg_wait *w, struct eng_result *r)
 
 static void wait_query(struct pgb *b, struct pg_wait *w)
 {
-    struct pg_job *j = reserve_job(w->project, w->queue, &w->args, NULL);
+    struct pg_job *j = reserve_job(w->project, w->queue, &w->args, NULL, true);
     if (!j) {
         struct eng_result r = {.status = ENG_NO_MEMORY};
         wait_answer(b, w, &r);
@@ -1253,7 +1328,7 @@ void pg_reserve(struct pgb *b, struct eng_op *op, const char *project, const cha
 {
     op->in_flight = true;
     if (args->wait_s == 0 || b->shutting_down) {
-        struct pg_job *j = reserve_job(project, name, args, op);
+        struct pg_job *j = reserve_job(project, name, args, op, false);
         if (!j) {
             pg_answer_status(op, ENG_NO_MEMORY);
             return;
@@ -1284,7 +1359,7 @@ static const char sql_read[] =
     "WITH q AS (SELECT id FROM anvil_queues WHERE project = $1 AND name = $2),"
     " got AS (SELECT m.id, m.body, NULL::text AS rid, m.reserved_count,"
     "  (extract(epoch FROM m.created_at) * 1000)::bigint AS created, m.attributes"
-    "  FROM anvil_messages m, q WHERE m.queue = q.id AND m.expires_at > now()"
+    "  FROM anvil_messages m, q WHERE m.queue = q.id AND (m.expires_at > now()) IS TRUE"
     "  AND ($4::bigint IS NOT NULL OR m.visible_at <= now()) AND ($4::bigint IS NULL OR m.id = $4::bigint)"
     "  ORDER BY m.visible_at, m.id LIMIT $3)"
     " SELECT got.*, (SELECT count(*) FROM q), NULL::bigint FROM (SELECT 1) one LEFT JOIN got ON true";
@@ -1352,7 +1427,7 @@ static const char sql_delete[] =
     "  FROM anvil_messages m, q WHERE m.id = $3 AND m.queue = q.id AND m.expires_at > now()),"
     " d AS (DELETE FROM anvil_messages x USING m WHERE x.id = m.id"
     "  AND NOT (m.pushing AND $4::text IS NOT NULL) AND CASE WHEN m.reserved"
-    "  THEN m.reservation = $4::text::uuid ELSE $4::text IS NULL END RETURNING 1),"
+    "  THEN m.reservation = $4::text::uuid ELSE $4::text IS NULL END RETURNING x.id, x.queue),"
     /* the subscriber: by the reservations written after 202s, or by a request of the claim
      * that holds it now (its reservation ids begin with the claim's token, then the index) */
     " ack AS (SELECT p.message, m.type, p.pending, p.rnames, coalesce(array_position(p.rids, $4::text) - 1,"
@@ -1365,7 +1440,8 @@ static const char sql_delete[] =
     "  OR rnames IS NULL OR rnames[i + 1] IS NULL OR rnames[i + 1] = $5::text)),"
     /* the last subscriber that had not got it: the message is done with */
     " fin AS (DELETE FROM anvil_messages x USING a WHERE x.id = a.message"
-    "  AND (a.type = 1 OR a.pending & ~(1::bigint << a.i) = 0) RETURNING 1),"
+    "  AND (a.type = 1 OR a.pending & ~(1::bigint << a.i) = 0) RETURNING x.id, x.queue),"
+    " gone AS (SELECT * FROM d UNION ALL SELECT * FROM fin)," PG_COUNT_GONE "," PG_UNPUSH ","
     " u AS (UPDATE anvil_pushes p SET acked = p.acked | (1::bigint << a.i),"
     "  due_at = CASE WHEN p.owner IS NULL THEN now() ELSE p.due_at END FROM a"
     "  WHERE p.message = a.message AND NOT (a.type = 1 OR a.pending & ~(1::bigint << a.i) = 0)"
@@ -1470,7 +1546,9 @@ static char *delete_many_sql(size_t n)
              "   AND m.expires_at > now()),"
              " bad AS (SELECT min(ord) AS ord FROM c WHERE mid IS NULL OR NOT ok),"
              " d AS (DELETE FROM anvil_messages x USING c WHERE x.id = c.mid"
-             "  AND (SELECT ord FROM bad) IS NULL AND (SELECT count(*) FROM q) > 0 RETURNING 1)"
+             "  AND (SELECT ord FROM bad) IS NULL AND (SELECT count(*) FROM q) > 0"
+             "  RETURNING x.id, x.queue), gone AS (SELECT * FROM d),"
+             PG_COUNT_GONE "," PG_UNPUSH
              " SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM q), (SELECT ord FROM bad),"
              "  (SELECT mid IS NULL FROM c WHERE ord = (SELECT ord FROM bad))");
     return s;
@@ -1518,7 +1596,8 @@ void pg_delete_many(struct pgb *b, struct eng_op *op, const char *project, const
 
 static const char sql_clear[] =
     "WITH q AS (SELECT id FROM anvil_queues WHERE project = $1 AND name = $2),"
-    " d AS (DELETE FROM anvil_messages m USING q WHERE m.queue = q.id RETURNING 1)"
+    " d AS (DELETE FROM anvil_messages m USING q WHERE m.queue = q.id RETURNING m.id, m.queue),"
+    " gone AS (SELECT * FROM d)," PG_COUNT_GONE "," PG_UNPUSH
     " SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM q), 1";
 
 void pg_clear(struct pgb *b, struct eng_op *op, const char *project, const char *name)
@@ -1536,7 +1615,8 @@ void pg_clear(struct pgb *b, struct eng_op *op, const char *project, const char 
  * /stats. Expired messages are invisible to every call before they are swept. */
 static const char sql_sweep[] =
     "WITH d AS (DELETE FROM anvil_messages WHERE id IN (SELECT id FROM anvil_messages"
-    "  WHERE expires_at <= now() ORDER BY expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED) RETURNING 1)"
+    "  WHERE expires_at <= now() ORDER BY expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED)"
+    "  RETURNING id, queue), gone AS (SELECT * FROM d)," PG_COUNT_GONE "," PG_UNPUSH
     " SELECT (SELECT count(*) FROM d),"
     "  CASE WHEN $1::bool THEN (SELECT count(DISTINCT project) FROM anvil_queues) END,"
     "  CASE WHEN $1::bool THEN (SELECT count(*) FROM anvil_queues) END,"
@@ -1578,7 +1658,7 @@ static int statement_key(const char *sql)
                                         sql_queue_insert, sql_subscribers_update, sql_queue_delete,
                                         sql_queue_list, sql_reserve, sql_read, sql_delete,
                                         sql_touch, sql_visibility, sql_release, sql_clear,
-                                        sql_sweep};
+                                        sql_sweep, sql_notify};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (sql == fixed[i])
             return (int)i + 1;
@@ -1829,6 +1909,9 @@ void pg_close(struct pgb *b)
         wait_answer(b, w, &r);
     }
     pgp_free_all(b);
+    for (size_t i = 0; i < b->n_notes; i++)
+        free(b->notes[i]);
+    free(b->notes);
     if (b->listener)
         PQfinish(b->listener);
     if (b->epfd >= 0)

@@ -79,6 +79,9 @@ struct pgb {
     uint64_t commits, commit_failures;
     struct tw_node listener_retry; /* the LISTEN connection is down: when to try again */
     struct pgp push;
+    char **notes;                  /* "project/queue" of posts to NOTIFY (after their commit) */
+    size_t n_notes, cap_notes;
+    bool notifying;                /* a NOTIFY statement is out */
     struct tw_node sweep;          /* the next sweep of expired messages */
     uint32_t sweeps;
     uint64_t projects, queues, messages; /* /stats: as of the last count (every 5 s) */
@@ -86,6 +89,18 @@ struct pgb {
 };
 
 enum { TIMER_DEADLINE = 1, TIMER_RETRY, TIMER_LISTENER, TIMER_PUSH, TIMER_SWEEP };
+
+/* A CTE named `counted` that takes the messages a CTE `gone` deleted (it returns their
+ * queue) off their queues' sizes, in the row of this connection; queues deleted meanwhile
+ * get no row. Every statement that deletes messages carries it (the post counts what it
+ * adds); PG_UNPUSH removes the push rows of deleted push messages (`gone` returns id too). */
+#define PG_COUNT_GONE                                                                         \
+    " counted AS (INSERT INTO anvil_queue_totals AS t (queue, shard, n, size)"                \
+    "  SELECT g.queue, mod(pg_backend_pid(), 64)::smallint, 0, -count(*) FROM gone g"          \
+    "  WHERE EXISTS (SELECT 1 FROM anvil_queues x WHERE x.id = g.queue) GROUP BY g.queue"    \
+    "  ON CONFLICT (queue, shard) DO UPDATE SET size = t.size + EXCLUDED.size)"
+#define PG_UNPUSH                                                                             \
+    " unpushed AS (DELETE FROM anvil_pushes WHERE message IN (SELECT id FROM gone))"
 
 /* jobs */
 struct pg_job *pg_job_new(const char *sql, job_fn fn, struct eng_op *op);

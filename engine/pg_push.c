@@ -126,8 +126,9 @@ static const char sql_write_back[] =
     " SELECT pg_notify('anvil_push', (extract(epoch FROM due_at) * 1000)::bigint::text) FROM u";
 
 static const char sql_finish[] =
-    "DELETE FROM anvil_messages m USING anvil_pushes p"
-    " WHERE m.id = $1 AND p.message = m.id AND p.owner = $2";
+    "WITH gone AS (DELETE FROM anvil_messages m USING anvil_pushes p"
+    "  WHERE m.id = $1 AND p.message = m.id AND p.owner = $2 RETURNING m.id, m.queue),"
+    PG_COUNT_GONE "," PG_UNPUSH " SELECT count(*) FROM gone";
 
 static void on_written(struct pgb *b, struct pg_job *j, PGresult *res)
 {

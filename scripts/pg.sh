@@ -35,6 +35,7 @@ start)
     echo "max_connections = 200"
     echo "wal_level = replica"
     echo "synchronous_commit = on"
+    echo "autovacuum_naptime = 1s" # queue tables churn: look at them every second
     [ -n "$standby_port" ] && echo "synchronous_standby_names = 'standby'"
   } >>"$dir/primary/postgresql.conf"
   echo "host replication anvil 127.0.0.1/32 trust" >>"$dir/primary/pg_hba.conf"

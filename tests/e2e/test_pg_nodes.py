@@ -321,3 +321,42 @@ def test_a_202_acknowledged_on_another_node_ends_the_delivery():
     time.sleep(0.3)
     assert sub.count() == 1  # not sent again
     sub.close()
+
+
+def test_queue_sizes_stay_exact_whichever_way_messages_leave():
+    """Sizes are counted as messages come and go (no COUNT(*)): every path that removes
+    messages must take them off, on whichever node it runs."""
+    q, dlq = unique(), unique()
+    st, _, _ = nodes[0].req("PUT", path(q), {"queue": {"dead_letter": {
+        "queue_name": dlq, "max_reservations": 1}}})
+    assert st == 200
+
+    def size(name):
+        st, body, _ = nodes[1].req("GET", path(name))
+        return (body["queue"]["size"], body["queue"]["total_messages"]) if st == 200 else None
+
+    msgs = [{"body": "m%d" % i} for i in range(20)]
+    st, body, _ = nodes[0].req("POST", path(q, "messages"), {"messages": msgs})
+    ids = body["ids"]
+    assert size(q) == (20, 20)
+    assert nodes[1].req("DELETE", path(q, "messages", ids[0]), {})[0] == 200  # one by id
+    assert size(q) == (19, 20)
+    st, body, _ = nodes[2].req("DELETE", path(q, "messages"),
+                               {"ids": [{"id": ids[1]}, {"id": ids[2]}]})  # a batch
+    assert st == 200, (st, body)
+    assert size(q) == (17, 20)
+    st, body, _ = nodes[0].req("POST", path(q, "reservations"), {"n": 2, "delete": True})
+    assert len(body["messages"]) == 2  # reserve with delete
+    assert size(q) == (15, 20)
+    st, body, _ = nodes[1].req("POST", path(q, "reservations"), {"n": 1})
+    [m] = body["messages"]
+    assert nodes[2].req("POST", path(q, "messages", m["id"], "release"),
+                        {"reservation_id": m["reservation_id"]})[0] == 200
+    st, body, _ = nodes[0].req("POST", path(q, "reservations"), {"n": 1})  # moves it to dlq
+    assert size(dlq) == (1, 1) and size(q)[0] == 14, (size(dlq), size(q))
+    assert nodes[1].req("DELETE", path(q, "messages"), {})[0] == 200  # clear
+    assert size(q) == (0, 20) and size(dlq) == (1, 1)
+    assert nodes[2].req("DELETE", path(dlq))[0] == 200  # the queue and its rows go
+    assert size(dlq) is None
+    st, body, _ = nodes[0].req("POST", path(dlq, "messages"), {"messages": [{"body": "new"}]})
+    assert size(dlq) == (1, 1)  # made again from nothing: nothing of the old one counts
