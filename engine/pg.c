@@ -1070,12 +1070,14 @@ void pg_post_existing(struct pgb *b, struct eng_op *op, const char *project, con
  * One row per message, or one row of NULLs; every row says whether the queue exists and
  * when its next message becomes visible (for a waiting long poll). */
 static const char sql_reserve[] =
-    "WITH q AS (SELECT id, message_timeout, dead_letter_queue, dead_letter_max FROM anvil_queues"
-    "  WHERE project = $1 AND name = $2),"
+    "WITH q AS (SELECT id, message_timeout, dead_letter_queue, dead_letter_max,"
+    "  CASE WHEN dead_letter_queue IS NULL THEN 2147483647 ELSE dead_letter_max END AS max_reserved"
+    "  FROM anvil_queues WHERE project = $1 AND name = $2),"
     /* dead letters: ready messages at the front reserved max times move to the dead-letter
      * queue (created when missing) instead of being handed out */
-    " front AS (SELECT m.id, m.reserved_count FROM anvil_messages m JOIN q ON m.queue = q.id"
-    "  WHERE q.dead_letter_queue IS NOT NULL AND m.visible_at <= now() AND (m.expires_at > now()) IS TRUE"
+    " front AS (SELECT m.id, m.reserved_count FROM anvil_messages m WHERE m.queue = (SELECT id FROM q)"
+    "  AND (SELECT dead_letter_queue FROM q) IS NOT NULL AND m.visible_at <= now()"
+    "  AND (m.expires_at > now()) IS TRUE"
     "  ORDER BY m.visible_at, m.id LIMIT 100 FOR UPDATE OF m SKIP LOCKED),"
     " dying AS (SELECT front.id FROM front, q WHERE front.reserved_count >= q.dead_letter_max),"
     " dlq AS (INSERT INTO anvil_queues AS d (project, name, qid)"
@@ -1094,9 +1096,9 @@ static const char sql_reserve[] =
     "  UNION ALL SELECT dlq.id, mod(pg_backend_pid(), 64)::smallint, moved_n.k, moved_n.k"
     "  FROM dlq, moved_n WHERE moved_n.k > 0"
     "  ON CONFLICT (queue, shard) DO UPDATE SET n = t.n + EXCLUDED.n, size = t.size + EXCLUDED.size),"
-    " pick AS (SELECT m.id FROM anvil_messages m JOIN q ON m.queue = q.id"
-    "  WHERE m.visible_at <= now() AND (m.expires_at > now()) IS TRUE"
-    "  AND (q.dead_letter_queue IS NULL OR m.reserved_count < q.dead_letter_max)"
+    " pick AS (SELECT m.id FROM anvil_messages m WHERE m.queue = (SELECT id FROM q)"
+    "  AND m.visible_at <= now() AND (m.expires_at > now()) IS TRUE"
+    "  AND m.reserved_count < (SELECT max_reserved FROM q)"
     "  ORDER BY m.visible_at, m.id LIMIT $3 FOR UPDATE OF m SKIP LOCKED),"
     " upd AS (UPDATE anvil_messages m SET reservation = gen_random_uuid(),"
     "  reserved_count = m.reserved_count + 1,"
@@ -1113,8 +1115,8 @@ static const char sql_reserve[] =
      * the index from now on, over what is reserved: only when it is needed) */
     " SELECT got.*, (SELECT count(*) FROM q),"
     "  CASE WHEN $6::bool AND NOT EXISTS (SELECT 1 FROM got) THEN"
-    "  (SELECT (extract(epoch FROM min(m.visible_at)) * 1000)::bigint FROM anvil_messages m, q"
-    "   WHERE m.queue = q.id AND m.visible_at > now() AND m.visible_at < 'infinity'"
+    "  (SELECT (extract(epoch FROM min(m.visible_at)) * 1000)::bigint FROM anvil_messages m"
+    "   WHERE m.queue = (SELECT id FROM q) AND m.visible_at > now() AND m.visible_at < 'infinity'"
     "   AND (m.expires_at > now()) IS TRUE) END"
     " FROM (SELECT 1) one LEFT JOIN got ON true";
 
@@ -1355,13 +1357,21 @@ void pg_reserve(struct pgb *b, struct eng_op *op, const char *project, const cha
 /* ---- reading, deleting, reservations ---- */
 
 /* Peek ($4 NULL) or get by id ($4): rows shaped like a reserve's, without reservations. */
-static const char sql_read[] =
+/* Peek: the first $3 ready messages; get: message $3. Rows shaped like a reserve's, without
+ * reservations (the queue is an InitPlan, so the index on (queue, visible_at, id) gives the
+ * order and the scan stops at the limit). */
+static const char sql_peek[] =
     "WITH q AS (SELECT id FROM anvil_queues WHERE project = $1 AND name = $2),"
     " got AS (SELECT m.id, m.body, NULL::text AS rid, m.reserved_count,"
     "  (extract(epoch FROM m.created_at) * 1000)::bigint AS created, m.attributes"
-    "  FROM anvil_messages m, q WHERE m.queue = q.id AND (m.expires_at > now()) IS TRUE"
-    "  AND ($4::bigint IS NOT NULL OR m.visible_at <= now()) AND ($4::bigint IS NULL OR m.id = $4::bigint)"
-    "  ORDER BY m.visible_at, m.id LIMIT $3)"
+    "  FROM anvil_messages m WHERE m.queue = (SELECT id FROM q) AND m.visible_at <= now()"
+    "  AND (m.expires_at > now()) IS TRUE ORDER BY m.visible_at, m.id LIMIT $3)"
+    " SELECT got.*, (SELECT count(*) FROM q), NULL::bigint FROM (SELECT 1) one LEFT JOIN got ON true";
+static const char sql_get[] =
+    "WITH q AS (SELECT id FROM anvil_queues WHERE project = $1 AND name = $2),"
+    " got AS (SELECT m.id, m.body, NULL::text AS rid, m.reserved_count,"
+    "  (extract(epoch FROM m.created_at) * 1000)::bigint AS created, m.attributes"
+    "  FROM anvil_messages m WHERE m.id = $3 AND m.queue = (SELECT id FROM q) AND m.expires_at > now())"
     " SELECT got.*, (SELECT count(*) FROM q), NULL::bigint FROM (SELECT 1) one LEFT JOIN got ON true";
 
 static void on_read(struct pgb *b, struct pg_job *j, PGresult *res)
@@ -1382,14 +1392,10 @@ static void on_read(struct pgb *b, struct pg_job *j, PGresult *res)
 static void read_messages(struct pgb *b, struct eng_op *op, const char *project, const char *name,
                           uint32_t n, const uint64_t *id)
 {
-    struct pg_job *j = pg_call_job(op, sql_read, on_read, id ? 1 : 0, project, name);
+    struct pg_job *j = pg_call_job(op, id ? sql_get : sql_peek, on_read, id ? 1 : 0, project, name);
     if (!j)
         return;
-    pg_param_u64(j, n);
-    if (id)
-        pg_param_u64(j, *id);
-    else
-        pg_param_text(j, NULL);
+    pg_param_u64(j, id ? *id : n);
     pg_start(b, j);
 }
 
@@ -1656,7 +1662,7 @@ static int statement_key(const char *sql)
 {
     static const char *const fixed[] = {sql_queue_get, sql_change_read, sql_queue_update,
                                         sql_queue_insert, sql_subscribers_update, sql_queue_delete,
-                                        sql_queue_list, sql_reserve, sql_read, sql_delete,
+                                        sql_queue_list, sql_reserve, sql_peek, sql_get, sql_delete,
                                         sql_touch, sql_visibility, sql_release, sql_clear,
                                         sql_sweep, sql_notify};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
