@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 /* A long poll: kept here until it is answered or its wait ends. */
@@ -245,14 +247,39 @@ static bool send_job(struct pg_conn *pc, struct pg_job *j)
 
 static void conn_lost(struct pgb *b, struct pg_conn *pc);
 
+/* No connection can take a statement (all reconnecting): the calls waiting fail now (503)
+ * rather than hang while the server is away. */
+static void fail_pending(struct pgb *b)
+{
+    struct list_node failed;
+    list_init(&failed);
+    while (!list_empty(&b->pending)) {
+        struct list_node *n = b->pending.next;
+        list_remove(n);
+        list_push_back(&failed, n);
+    }
+    while (!list_empty(&failed)) {
+        struct pg_job *j = list_entry(failed.next, struct pg_job, link);
+        list_remove(&j->link);
+        j->on_result(b, j, NULL);
+        pg_job_free(j); /* a retry the callback wants comes as a new job, or by a timer */
+    }
+}
+
 static void pump(struct pgb *b)
 {
+    bool usable = false;
     for (int i = 0; i < PG_CONNS && !list_empty(&b->pending); i++) {
         struct pg_conn *pc = &b->conns[i];
+        if (pc->resetting || pc->down)
+            continue;
+        if (PQstatus(pc->c) != CONNECTION_OK) { /* the server went away: connect again */
+            conn_lost(b, pc);
+            continue;
+        }
+        usable = true;
         if (pc->job)
             continue;
-        if (PQstatus(pc->c) != CONNECTION_OK) /* the server went away: connect again */
-            conn_lost(b, pc);
         struct pg_job *j = list_entry(b->pending.next, struct pg_job, link);
         list_remove(&j->link);
         pc->job = j;
@@ -264,6 +291,12 @@ static void pump(struct pgb *b)
         }
         pc->want_write = PQflush(pc->c) == 1;
         watch(b, pc);
+    }
+    if (!usable && !list_empty(&b->pending) && !b->push.closing) {
+        for (int i = 0; i < PG_CONNS; i++)
+            if (!b->conns[i].resetting && !b->conns[i].down && PQstatus(b->conns[i].c) == CONNECTION_OK)
+                return; /* busy, not away */
+        fail_pending(b);
     }
 }
 
@@ -1260,6 +1293,7 @@ static void wait_retry_at(struct pgb *b, struct pg_wait *w, int64_t at_ms)
 
 static void listener_reconnect(struct pgb *b);
 static void sweep(struct pgb *b);
+static void reset_start(struct pgb *b, PGconn *c, int conn);
 
 static void on_timer(struct tw_node *node, void *ctx)
 {
@@ -1274,6 +1308,14 @@ static void on_timer(struct tw_node *node, void *ctx)
     }
     if (node->tag == TIMER_SWEEP) {
         sweep(b);
+        return;
+    }
+    if (node->tag == TIMER_CONN) {
+        struct pg_conn *pc = list_entry(node, struct pg_conn, retry);
+        if (pc->down && !pc->resetting) {
+            pc->resetting = true;
+            reset_start(b, pc->c, (int)(pc - b->conns));
+        }
         return;
     }
     struct pg_wait *w = node->tag == TIMER_DEADLINE ? list_entry(node, struct pg_wait, deadline)
@@ -1695,6 +1737,92 @@ static void finish_job(struct pgb *b, struct pg_conn *pc)
 
 /* A connection that failed: its call fails (503), then it reconnects (libpq's multi-host
  * conninfo finds the primary after a failover). */
+static void *reset_main(void *arg)
+{
+    struct pg_reset *r = arg;
+    struct pgb *b = r->b;
+    PQreset(r->c);
+    pthread_mutex_lock(&b->reset_lock);
+    r->next = b->resets_done;
+    b->resets_done = r;
+    pthread_mutex_unlock(&b->reset_lock);
+    uint64_t one = 1;
+    ssize_t w = write(b->reset_efd, &one, sizeof(one));
+    (void)w; /* the counter only grows: a failed write means it is already readable */
+    return NULL;
+}
+
+/* Reconnects c on a worker thread; the loop gets it back in resets_finished(). */
+static void reset_start(struct pgb *b, PGconn *c, int conn)
+{
+    if (PQsocket(c) >= 0)
+        epoll_ctl(b->epfd, EPOLL_CTL_DEL, PQsocket(c), NULL);
+    struct pg_reset *r = calloc(1, sizeof(*r));
+    pthread_t t;
+    pthread_attr_t attr;
+    bool started = false;
+    if (r && pthread_attr_init(&attr) == 0) {
+        *r = (struct pg_reset){.b = b, .c = c, .conn = conn};
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &attr, reset_main, r) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (started) {
+        b->resets_out++;
+        return;
+    }
+    free(r); /* no thread: try again soon */
+    if (conn < 0) {
+        tw_insert(&b->wheel, &b->listener_retry, b->now_ms + 100);
+    } else {
+        b->conns[conn].down = true;
+        tw_insert(&b->wheel, &b->conns[conn].retry, b->now_ms + 100);
+    }
+}
+
+static void listener_connected(struct pgb *b);
+
+/* Reconnects the workers finished: back into the loop, or again in 100 ms. */
+static void resets_finished(struct pgb *b)
+{
+    uint64_t n;
+    ssize_t rd = read(b->reset_efd, &n, sizeof(n));
+    (void)rd;
+    pthread_mutex_lock(&b->reset_lock);
+    struct pg_reset *done = b->resets_done;
+    b->resets_done = NULL;
+    pthread_mutex_unlock(&b->reset_lock);
+    while (done) {
+        struct pg_reset *r = done;
+        done = r->next;
+        b->resets_out--;
+        bool ok = PQstatus(r->c) == CONNECTION_OK && PQsetnonblocking(r->c, 1) == 0;
+        if (r->conn < 0) {
+            b->listener_resetting = false;
+            if (ok && !b->push.closing)
+                listener_connected(b);
+            else if (!b->push.closing)
+                tw_insert(&b->wheel, &b->listener_retry, b->now_ms + 100);
+        } else {
+            struct pg_conn *pc = &b->conns[r->conn];
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = pc};
+            pc->resetting = false;
+            memset(pc->prepared, 0, sizeof(pc->prepared)); /* a new session has none */
+            ok = ok && epoll_ctl(b->epfd, EPOLL_CTL_ADD, PQsocket(pc->c), &ev) == 0;
+            pc->down = !ok;
+            b->broken = !ok;
+            if (!ok && !b->push.closing)
+                tw_insert(&b->wheel, &pc->retry, b->now_ms + 100);
+        }
+        free(r);
+    }
+    if (!b->push.closing)
+        pump(b);
+}
+
+/* A connection that failed: its call fails (503), then it reconnects on a worker thread
+ * (libpq's multi-host conninfo finds the primary after a failover) while the loop goes on;
+ * calls wait for the other connections meanwhile, and fail at once if none is left. */
 static void conn_lost(struct pgb *b, struct pg_conn *pc)
 {
     if (pc->job) {
@@ -1702,13 +1830,12 @@ static void conn_lost(struct pgb *b, struct pg_conn *pc)
         pc->last = NULL;
         finish_job(b, pc);
     }
-    epoll_ctl(b->epfd, EPOLL_CTL_DEL, PQsocket(pc->c), NULL);
-    PQreset(pc->c); /* blocks up to connect_timeout: a failover's window */
-    memset(pc->prepared, 0, sizeof(pc->prepared)); /* a new session has none */
-    PQsetnonblocking(pc->c, 1);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = pc};
-    b->broken = PQstatus(pc->c) != CONNECTION_OK ||
-                epoll_ctl(b->epfd, EPOLL_CTL_ADD, PQsocket(pc->c), &ev) != 0;
+    if (pc->resetting)
+        return;
+    pc->resetting = true;
+    pc->down = false;
+    b->broken = true;
+    reset_start(b, pc->c, (int)(pc - b->conns));
 }
 
 static void conn_readable(struct pgb *b, struct pg_conn *pc, uint32_t events)
@@ -1732,15 +1859,22 @@ static void conn_readable(struct pgb *b, struct pg_conn *pc, uint32_t events)
     }
 }
 
-/* The LISTEN connection went away: connect again (libpq's multi-host URL finds the new
- * primary), or try again in 100 ms while the server is still down. Notifications were lost
- * meanwhile, so once it is back every waiter looks again. */
+/* The LISTEN connection went away: connect again on a worker thread (libpq's multi-host URL
+ * finds the new primary), or try again in 100 ms while the server is still down. */
 static void listener_reconnect(struct pgb *b)
 {
-    if (PQsocket(b->listener) >= 0)
-        epoll_ctl(b->epfd, EPOLL_CTL_DEL, PQsocket(b->listener), NULL);
-    PQreset(b->listener);
-    PGresult *r = PQstatus(b->listener) == CONNECTION_OK ? PQexec(b->listener, "LISTEN anvil; LISTEN anvil_push") : NULL;
+    if (b->listener_resetting || b->push.closing)
+        return;
+    b->listener_resetting = true;
+    reset_start(b, b->listener, -1);
+}
+
+/* The LISTEN connection is back: LISTEN again (one short round trip on a fresh connection),
+ * then every waiter looks again, for notifications were lost meanwhile. */
+static void listener_connected(struct pgb *b)
+{
+    PQsetnonblocking(b->listener, 0);
+    PGresult *r = PQexec(b->listener, "LISTEN anvil; LISTEN anvil_push");
     bool listening = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};
@@ -1778,11 +1912,13 @@ static void listener_readable(struct pgb *b)
 
 void pg_on_readable(struct pgb *b)
 {
-    struct epoll_event evs[PG_CONNS + 1];
-    int n = epoll_wait(b->epfd, evs, PG_CONNS + 1, 0);
+    struct epoll_event evs[PG_CONNS + 2];
+    int n = epoll_wait(b->epfd, evs, PG_CONNS + 2, 0);
     for (int i = 0; i < n; i++) {
         if (evs[i].data.ptr == b)
             listener_readable(b);
+        else if (evs[i].data.ptr == &b->reset_efd)
+            resets_finished(b);
         else
             conn_readable(b, evs[i].data.ptr, evs[i].events);
     }
@@ -1886,6 +2022,13 @@ void pg_close(struct pgb *b)
 {
     pgp_close(b);
     tw_cancel(&b->wheel, &b->sweep);
+    while (b->resets_out > 0) { /* a reconnect in flight owns its connection: wait for it */
+        struct pollfd pfd = {.fd = b->reset_efd, .events = POLLIN};
+        poll(&pfd, 1, 100);
+        resets_finished(b);
+    }
+    for (int i = 0; i < PG_CONNS; i++)
+        tw_cancel(&b->wheel, &b->conns[i].retry);
     pg_wake_all_waiters(b);
     for (int i = 0; i < PG_CONNS; i++) { /* what is in flight completes; then goodbye */
         struct pg_conn *pc = &b->conns[i];
@@ -1922,6 +2065,9 @@ void pg_close(struct pgb *b)
         PQfinish(b->listener);
     if (b->epfd >= 0)
         close(b->epfd);
+    if (b->reset_efd >= 0)
+        close(b->reset_efd);
+    pthread_mutex_destroy(&b->reset_lock);
     free(b);
 }
 
@@ -1935,13 +2081,19 @@ struct pgb *pg_open(const struct eng_options *opt, char *err, size_t err_len)
     b->base.backend = ENG_BACKEND_POSTGRES;
     b->now_ms = opt->now_ms;
     b->epfd = epoll_create1(EPOLL_CLOEXEC);
+    b->reset_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_mutex_init(&b->reset_lock, NULL);
+    for (int i = 0; i < PG_CONNS; i++)
+        tw_node_init(&b->conns[i].retry, TIMER_CONN);
     list_init(&b->pending);
     list_init(&b->waits);
     tw_init(&b->wheel, opt->now_ms);
     tw_node_init(&b->listener_retry, TIMER_LISTENER);
     pgp_init(b);
     tw_node_init(&b->sweep, TIMER_SWEEP);
-    if (b->epfd < 0 || !(b->listener = connect_to(opt->backend_url, err, err_len)) ||
+    struct epoll_event rev = {.events = EPOLLIN, .data.ptr = &b->reset_efd};
+    if (b->epfd < 0 || b->reset_efd < 0 || epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->reset_efd, &rev) != 0 ||
+        !(b->listener = connect_to(opt->backend_url, err, err_len)) ||
         migrate(b->listener, err, err_len) != 0)
         goto fail;
     PGresult *r = PQexec(b->listener, "LISTEN anvil; LISTEN anvil_push");

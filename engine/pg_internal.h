@@ -9,6 +9,7 @@
 #include "timerwheel.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 
 enum { PG_CONNS = 16, PG_SCHEMA_VERSION = 3, MAX_PARAMS = 4 * 100 + 8 };
 
@@ -49,7 +50,20 @@ struct pg_conn {
     struct pg_job *job;
     PGresult *last;
     bool want_write;
+    bool resetting;           /* a worker thread is reconnecting it: the loop keeps off */
+    bool down;                /* the last reconnect failed: again when `retry` fires */
+    struct tw_node retry;
     bool prepared[KEYS];
+};
+
+/* A reconnect done on a worker thread (PQreset blocks up to connect_timeout per host, and
+ * libpq's multi-host failover only happens in its blocking connect): handed back to the
+ * loop through an eventfd. conn < 0: the LISTEN connection. */
+struct pg_reset {
+    struct pgb *b;
+    PGconn *c;
+    int conn;
+    struct pg_reset *next;
 };
 
 /* Push delivery on this node (pg_push.c). */
@@ -78,6 +92,11 @@ struct pgb {
     int64_t now_ms;
     uint64_t commits, commit_failures;
     struct tw_node listener_retry; /* the LISTEN connection is down: when to try again */
+    bool listener_resetting;
+    int reset_efd;                 /* a worker finished a reconnect (in epfd) */
+    pthread_mutex_t reset_lock;    /* guards resets_done */
+    struct pg_reset *resets_done;
+    int resets_out;                /* workers running */
     struct pgp push;
     char **notes;                  /* "project/queue" of posts to NOTIFY (after their commit) */
     size_t n_notes, cap_notes;
@@ -88,7 +107,7 @@ struct pgb {
     bool shutting_down, broken;
 };
 
-enum { TIMER_DEADLINE = 1, TIMER_RETRY, TIMER_LISTENER, TIMER_PUSH, TIMER_SWEEP };
+enum { TIMER_DEADLINE = 1, TIMER_RETRY, TIMER_LISTENER, TIMER_PUSH, TIMER_SWEEP, TIMER_CONN };
 
 /* A CTE named `counted` that takes the messages a CTE `gone` deleted (it returns their
  * queue) off their queues' sizes, in the row of this connection; queues deleted meanwhile

@@ -3,6 +3,7 @@ serve the same queues as one server would. Runs when ANVIL_TEST_PG names a clust
 (scripts/test.sh starts one); run.py runs them only then.
 """
 import os
+import re
 import subprocess
 import threading
 import time
@@ -360,3 +361,53 @@ def test_queue_sizes_stay_exact_whichever_way_messages_leave():
     assert size(dlq) is None
     st, body, _ = nodes[0].req("POST", path(dlq, "messages"), {"messages": [{"body": "new"}]})
     assert size(dlq) == (1, 1)  # made again from nothing: nothing of the old one counts
+
+
+def test_the_loop_keeps_answering_while_connections_are_made_again():
+    """Reconnecting blocks in libpq (up to connect_timeout per host, which is also how its
+    multi-host failover works), so it runs on worker threads: while PostgreSQL is away and the
+    second host of the URL swallows connections without a word, the node answers at once."""
+    cluster = os.environ.get("ANVIL_TEST_PG_DIR")
+    assert cluster, "ANVIL_TEST_PG_DIR (scripts/pg.sh's directory) is not set"
+    import socket
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)  # the kernel completes the handshakes; nobody ever answers
+    real = re.search(r"@(127\.0\.0\.1:\d+)/", nodes[0].backend).group(1)
+    url = nodes[0].backend.replace(real, "%s,127.0.0.1:%d" % (real, hole.getsockname()[1]), 1)
+    url += ("&" if "?" in url else "?") + "connect_timeout=2"
+    s = Server(bare=True)
+    s.args = ["--port", "0", "--data-dir", os.path.join(s.temp_dir, "data"), "--backend", url]
+    s._launch()
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    pg_ctl = as_pg + ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", os.path.join(cluster, "primary"),
+                      "-l", os.path.join(cluster, "primary.log"), "-w"]
+    q = unique()
+    try:
+        assert s.req("POST", path(q, "messages"), {"messages": [{"body": "x"}]})[0] == 201
+        subprocess.run(pg_ctl + ["-m", "fast", "stop"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+        st, _, _ = s.req("POST", path(q, "messages"), {"messages": [{"body": "y"}]})
+        assert st == 503, st  # the connection found the server gone: reconnects begin
+        slowest, errors = 0.0, []
+        deadline = time.monotonic() + 2.5  # longer than one connect_timeout on the hole
+        while time.monotonic() < deadline:
+            t0 = time.monotonic()
+            st, body, _ = s.req("GET", "/health")
+            slowest = max(slowest, time.monotonic() - t0)
+            st2, _, _ = s.req("POST", path(q, "messages"), {"messages": [{"body": "z"}]})
+            errors.append(st2)
+            time.sleep(0.05)
+        assert slowest < 0.3, "the loop stalled %.2f s" % slowest
+        assert set(errors) <= {503}, errors  # calls fail at once while nobody can take them
+    finally:
+        subprocess.run(pg_ctl + ["start"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+    for _ in range(100):  # and once PostgreSQL is back, the node is too
+        st, _, _ = s.req("POST", path(q, "messages"), {"messages": [{"body": "back"}]})
+        if st == 201:
+            break
+        time.sleep(0.1)
+    assert st == 201, st
+    s.stop()
+    hole.close()
