@@ -411,3 +411,60 @@ def test_the_loop_keeps_answering_while_connections_are_made_again():
     assert st == 201, st
     s.stop()
     hole.close()
+
+
+def first_schema_sql():
+    """Schema 1 as engine/pg.c's first migration writes it (read from the source, so this test
+    follows the code rather than a copy)."""
+    src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "engine",
+                            "pg.c")).read()
+    body = src[src.index("migrations[PG_SCHEMA_VERSION] = {"):]
+    first = body[body.index("{") + 1:body.index('",\n') + 1]
+    first = re.sub(r"/\*.*?\*/", "", first, flags=re.S)
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', first))
+
+
+def test_a_database_made_by_the_first_schema_is_migrated_with_its_messages_counted():
+    db = "anvil_upgrade_%d" % os.getpid()
+    admin = harness.TEST_PG.rstrip("/") + "/postgres"
+    url = harness.TEST_PG.rstrip("/") + "/" + db
+
+    def psql(target, sql):
+        return subprocess.run(["psql", target, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                               "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+    psql(admin, "CREATE DATABASE " + db)
+    s = None
+    try:
+        psql(url, "CREATE TABLE anvil_meta (key text PRIMARY KEY, value bigint NOT NULL);"
+                  "INSERT INTO anvil_meta VALUES ('schema_version', 1);" + first_schema_sql())
+        # what an anvil of schema 1 left: 5 messages (1 reserved, 1 delayed), 7 posted in all
+        psql(url, "INSERT INTO anvil_queues (project, name, qid, total_messages)"
+                  " VALUES ('p', 'old', 'aaaaaaaaaaaaaaaaaaaaaaaa', 3);"
+                  "INSERT INTO anvil_queue_totals VALUES (1, 4, 4);"
+                  "INSERT INTO anvil_messages (id, queue, body, visible_at, expires_at, reservation)"
+                  " SELECT nextval('anvil_message_ids'), 1, convert_to('m' || g, 'UTF8'),"
+                  "  CASE g WHEN 4 THEN now() + interval '1 hour' WHEN 5 THEN now() + interval '2 hours'"
+                  "  ELSE now() - interval '1 minute' END, now() + interval '1 day',"
+                  "  CASE g WHEN 5 THEN gen_random_uuid() END FROM generate_series(1, 5) g")
+        s = Server(bare=True)
+        s.args = ["--port", "0", "--data-dir", os.path.join(s.temp_dir, "data"), "--backend", url]
+        s._launch()
+        assert psql(url, "SELECT value FROM anvil_meta WHERE key = 'schema_version'") == "3"
+        st, body, _ = s.req("GET", path("old"))
+        assert st == 200 and (body["queue"]["size"], body["queue"]["total_messages"]) == (5, 7), body
+        st, body, _ = s.req("POST", path("old", "reservations"), {"n": 10})
+        assert [m["body"] for m in body["messages"]] == ["m1", "m2", "m3"], body
+        for m in body["messages"]:
+            assert s.req("DELETE", path("old", "messages", m["id"]),
+                         {"reservation_id": m["reservation_id"]})[0] == 200
+        st, body, _ = s.req("GET", path("old"))
+        assert body["queue"]["size"] == 2, body  # the delayed and the reserved one
+        st, body, _ = s.req("POST", path("old", "messages"), {"messages": [{"body": "new"}]})
+        assert st == 201
+        st, body, _ = s.req("GET", path("old"))
+        assert (body["queue"]["size"], body["queue"]["total_messages"]) == (3, 8), body
+    finally:
+        if s:
+            s.stop()
+        psql(admin, "DROP DATABASE " + db)
