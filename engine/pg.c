@@ -172,6 +172,7 @@ unlock:
 void pg_job_free(struct pg_job *j)
 {
     pg_change_free(j->change);
+    free(j->parts);
     for (int i = 0; i < j->n; i++)
         free(j->values[i]);
     if (j->sql_owned)
@@ -266,6 +267,68 @@ static void fail_pending(struct pgb *b)
     }
 }
 
+static void on_posted(struct pgb *b, struct pg_job *j, PGresult *res);
+static char *post_sql(size_t n, bool create);
+
+static size_t post_count(const struct pg_job *j)
+{
+    return j->n > 3 ? (size_t)(j->n - 3) / 4 : 0;
+}
+
+/* Group commit: posts to the same queue that wait for a connection go as one statement
+ * (their messages in the order the calls came, up to 100), so they share a round trip
+ * and a commit; each call is answered with its own ids. */
+static struct pg_job *group_posts(struct pgb *b, struct pg_job *first)
+{
+    struct pg_job *all[101]; /* the first, then those that join it */
+    size_t k = 1, total = post_count(first);
+    all[0] = first;
+    struct list_node *pos;
+    for (pos = b->pending.next; pos != &b->pending && k < 101; pos = pos->next) {
+        struct pg_job *j = list_entry(pos, struct pg_job, link);
+        if (j != first && j->on_result == on_posted && j->op && !j->parts &&
+            j->step == first->step && total + post_count(j) <= 100 &&
+            strcmp(j->project, first->project) == 0 && strcmp(j->queue, first->queue) == 0) {
+            all[k++] = j;
+            total += post_count(j);
+        }
+    }
+    if (k == 1)
+        return first;
+    struct pg_job *g = pg_job_new(NULL, on_posted, NULL);
+    struct pg_part *parts = calloc(k, sizeof(*parts));
+    if (g)
+        g->sql = post_sql(total, first->step == 1);
+    if (!g || !parts || !g->sql) {
+        free(parts);
+        if (g)
+            pg_job_free(g);
+        return first;
+    }
+    g->sql_owned = true;
+    g->step = first->step;
+    g->key = (first->step == 1 ? KEY_POST : KEY_POST_EXISTING) + (int)total;
+    memcpy(g->project, first->project, sizeof(g->project));
+    memcpy(g->queue, first->queue, sizeof(g->queue));
+    pg_param_text(g, first->values[0]);
+    pg_param_text(g, first->values[1]);
+    pg_param_u64(g, total);
+    for (size_t i = 0; i < k; i++) {
+        for (int p = 3; p < all[i]->n; p++)
+            pg_param(g, all[i]->values[p], (size_t)all[i]->lengths[p], all[i]->formats[p] == 1);
+        parts[i] = (struct pg_part){.op = all[i]->op, .n = (uint32_t)post_count(all[i])};
+    }
+    for (size_t i = 0; i < k; i++) { /* their calls are the group's parts now */
+        if (i > 0)
+            list_remove(&all[i]->link);
+        pg_job_free(all[i]);
+    }
+    g->parts = parts;
+    g->n_parts = k;
+    b->posts_grouped += k - 1;
+    return g;
+}
+
 static void pump(struct pgb *b)
 {
     bool usable = false;
@@ -282,6 +345,8 @@ static void pump(struct pgb *b)
             continue;
         struct pg_job *j = list_entry(b->pending.next, struct pg_job, link);
         list_remove(&j->link);
+        if (j->on_result == on_posted && j->op && !j->parts)
+            j = group_posts(b, j);
         pc->job = j;
         if (!send_job(pc, j)) {
             pc->job = NULL;
@@ -983,7 +1048,7 @@ static void on_posted(struct pgb *b, struct pg_job *j, PGresult *res)
     int n = r.status == ENG_OK ? PQntuples(res) : 0;
     if (n && strcmp(PQgetvalue(res, 0, 2), "0") == 0)
         note_post(b, j->project, j->queue); /* committed, even if the caller went away */
-    if (!j->op)
+    if (!j->op && !j->parts)
         return;
     if (r.status == ENG_OK && n == 0 && j->step == 1 && !j->retried) {
         /* a post making the queue met another making it at the same time: that one's row
@@ -1004,6 +1069,26 @@ static void on_posted(struct pgb *b, struct pg_job *j, PGresult *res)
             r.ids[k] = r.ids[k - 1];
             r.ids[k - 1] = t;
         }
+    if (j->parts) { /* a group: each call its own ids, in the order of the calls */
+        size_t at = 0;
+        for (size_t p = 0; p < j->n_parts; p++) {
+            struct eng_result pr = {.status = r.status};
+            uint32_t want = j->parts[p].n;
+            if (pr.status == ENG_OK && at + want > r.n_ids)
+                pr.status = ENG_STORAGE_UNAVAILABLE;
+            if (pr.status == ENG_OK && !(pr.ids = calloc(want ? want : 1, sizeof(uint64_t))))
+                pr.status = ENG_NO_MEMORY;
+            for (uint32_t i = 0; pr.ids && i < want; i++)
+                pr.ids[pr.n_ids++] = r.ids[at + i];
+            at += want;
+            if (j->parts[p].op)
+                pg_answer(j->parts[p].op, &pr);
+            else
+                eng_result_free(&pr);
+        }
+        eng_result_free(&r);
+        return;
+    }
     pg_answer(j->op, &r);
 }
 
@@ -1070,6 +1155,7 @@ static void post(struct pgb *b, struct eng_op *op, const char *project, const ch
     j->sql_owned = true;
     j->step = create ? 1 : 0;
     j->key = (create ? KEY_POST : KEY_POST_EXISTING) + (int)n;
+    b->posts++;
     snprintf(j->project, sizeof(j->project), "%s", project);
     snprintf(j->queue, sizeof(j->queue), "%s", name);
     pg_param_text(j, project);
@@ -1964,6 +2050,8 @@ void pg_stats(const struct pgb *b, struct eng_stats *out)
     out->messages = b->messages;
     out->commits = b->commits;
     out->commit_failures = b->commit_failures;
+    out->commit_records = b->posts; /* "records": post calls; "skipped": those that shared */
+    out->commit_skipped = b->posts_grouped; /* another's statement and commit (group commit) */
     out->storage_ok = !b->broken && PQstatus(b->conns[0].c) == CONNECTION_OK;
 }
 
@@ -1977,9 +2065,14 @@ void pg_cancel(struct pgb *b, struct eng_op *op)
             pg_job_free(j);
         }
     }
-    for (int i = 0; i < PG_CONNS; i++)
-        if (b->conns[i].job && b->conns[i].job->op == op)
-            b->conns[i].job->op = NULL; /* its answer is dropped */
+    for (int i = 0; i < PG_CONNS; i++) {
+        struct pg_job *j = b->conns[i].job;
+        if (j && j->op == op)
+            j->op = NULL; /* its answer is dropped */
+        for (size_t p = 0; j && p < j->n_parts; p++)
+            if (j->parts[p].op == op)
+                j->parts[p].op = NULL;
+    }
     list_for_each_safe(pos, tmp, &b->waits) {
         struct pg_wait *w = list_entry(pos, struct pg_wait, link);
         if (w->op != op)

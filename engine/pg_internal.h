@@ -20,6 +20,12 @@ typedef void (*job_fn)(struct pgb *b, struct pg_job *j, PGresult *res);
 struct pg_wait;
 struct pg_change;
 
+/* One call of a group sharing a statement: its op and how many messages are its own. */
+struct pg_part {
+    struct eng_op *op;        /* NULL: cancelled */
+    uint32_t n;
+};
+
 struct pg_job {
     struct list_node link;    /* pending */
     struct eng_op *op;        /* NULL: cancelled, the result is dropped */
@@ -38,6 +44,8 @@ struct pg_job {
     bool again, retried;      /* on_result asks for the same statement once more */
     int key;                  /* prepared-statement key; 0: run unprepared */
     void *ctx;                /* the caller's, for jobs without an op */
+    struct pg_part *parts;    /* posts grouped into this statement (op NULL then) */
+    size_t n_parts;
 };
 
 /* Prepared statements: each statement text has a key (its index among the fixed ones, or
@@ -91,6 +99,7 @@ struct pgb {
     struct timerwheel wheel;
     int64_t now_ms;
     uint64_t commits, commit_failures;
+    uint64_t posts, posts_grouped; /* post calls; those that shared another's statement */
     struct tw_node listener_retry; /* the LISTEN connection is down: when to try again */
     bool listener_resetting;
     int reset_efd;                 /* a worker finished a reconnect (in epfd) */

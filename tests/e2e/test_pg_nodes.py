@@ -468,3 +468,44 @@ def test_a_database_made_by_the_first_schema_is_migrated_with_its_messages_count
         if s:
             s.stop()
         psql(admin, "DROP DATABASE " + db)
+
+
+def test_posts_that_wait_for_a_connection_share_one_statement_and_each_gets_its_own_ids():
+    """Group commit: with more posts at once than the node has connections (16), those that
+    wait go as one statement; every call still gets its own ids for its own messages."""
+    node = nodes[0]
+    q = unique()
+    node.req("PUT", path(q), {"queue": {}})
+    grouped = 0
+    for round_no in range(5):
+        barrier = threading.Barrier(48)
+        got = {}
+
+        def post(k):
+            c = harness.Client(node.ready_host, node.port, timeout=15)
+            bodies = ["r%d-c%d-a" % (round_no, k), "r%d-c%d-b" % (round_no, k)]
+            barrier.wait()
+            st, body, _ = c.req("POST", path(q, "messages"),
+                                {"messages": [{"body": b} for b in bodies]})
+            got[k] = (st, body, bodies)
+
+        before = node.req("GET", "/stats")[1]["writer"]["records_skipped"]
+        threads = [threading.Thread(target=post, args=(k,)) for k in range(48)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        ids = []
+        for k, (st, body, bodies) in got.items():
+            assert st == 201 and len(body["ids"]) == 2, (st, body)
+            for mid, text in zip(body["ids"], bodies):  # its own ids, for its own messages
+                st, m, _ = node.req("GET", path(q, "messages", mid))
+                assert st == 200 and m["message"]["body"] == text, (mid, text, m)
+            ids += body["ids"]
+        assert len(got) == 48 and len(set(ids)) == 96
+        grouped += node.req("GET", "/stats")[1]["writer"]["records_skipped"] - before
+        if grouped:
+            break
+    assert grouped > 0, "no post ever shared a statement"
+    st, body, _ = node.req("GET", path(q))
+    assert body["queue"]["size"] == 96 * (round_no + 1), body
