@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -52,6 +51,16 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def start_cluster(prefix):
+    """A throwaway PostgreSQL (scripts/pg.sh) in a new directory: (directory, cluster, port)."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(work, 0o755)  # as root the cluster runs as postgres, which must get in
+    cluster = os.path.join(work, "pg")
+    port = free_port()
+    subprocess.run([PG_SH, "start", cluster, str(port)], check=True, capture_output=True)
+    return work, cluster, port
 
 
 def start_anvil(args, work):
@@ -92,11 +101,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json")
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="anvil-pgnodes-")
-    os.chmod(work, 0o755)
-    cluster = os.path.join(work, "pg")
-    port = free_port()
-    subprocess.run([PG_SH, "start", cluster, str(port)], check=True, capture_output=True)
+    work, cluster, port = start_cluster("anvil-pgnodes-")
     base = "postgres://anvil@127.0.0.1:%d" % port
     rows, procs = [], []
 

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,18 +26,10 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-ANVIL = os.path.join(REPO, "build", "anvil")
-PG_SH = os.path.join(REPO, "scripts", "pg.sh")
+sys.path.insert(0, HERE)
+from pg_nodes import ANVIL, PG_SH, start_cluster  # noqa: E402  (the same throwaway cluster)
+
 RUNS = 8
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Node:
@@ -172,11 +163,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--plans", help="write the last plan of each call at each depth to this file")
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="anvil-pgplans-")
-    os.chmod(work, 0o755)
-    cluster = os.path.join(work, "pg")
-    port = free_port()
-    subprocess.run([PG_SH, "start", cluster, str(port)], check=True, capture_output=True)
+    work, cluster, port = start_cluster("anvil-pgplans-")
     url = "postgres://anvil@127.0.0.1:%d/postgres" % port
     log = cluster + "/primary.log"
     node = None

@@ -1,5 +1,6 @@
 /* engine/delivery.c — the delivery state of one pushed message (see delivery.h). */
 #include "delivery.h"
+#include "backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,32 @@ const char *delivery_status_word(const struct delivery_sub *s)
         return "error";
     }
     return "unknown";
+}
+
+struct eng_push_status *delivery_statuses(const struct delivery *d,
+                                          const struct eng_subscriber *subs, uint32_t n_subs,
+                                          delivery_rid_fn rid, const void *ctx)
+{
+    struct eng_push_status *all = calloc(d->n, sizeof(*all));
+    for (uint32_t i = 0; all && i < d->n; i++) {
+        const struct delivery_sub *s = &d->subs[i];
+        struct eng_push_status *out = &all[i];
+        const struct eng_subscriber *sub = subs && i < n_subs ? &subs[i] : NULL;
+        out->name = strdup(sub ? sub->name : "");
+        out->url = strdup(sub ? sub->url : "");
+        out->status_code = s->status_code;
+        out->tries = s->tries;
+        out->retries_remaining = s->retries_remaining;
+        out->last_try_at_ms = s->last_try_ms;
+        out->word = delivery_status_word(s);
+        if (s->tries)
+            rid(ctx, i, out->reservation_id);
+        if (!out->name || !out->url) {
+            eng_push_statuses_free(all, i + 1);
+            return NULL;
+        }
+    }
+    return all;
 }
 
 /* ---- the packed form ----

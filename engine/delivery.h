@@ -61,6 +61,14 @@ bool delivery_failed(const struct delivery *d);   /* finished and some subscribe
 /* The word push statuses show: queued, retrying, sending, reserved, deleted, error. */
 const char *delivery_status_word(const struct delivery_sub *s);
 
+/* Each subscriber's push status (wire contract §4), for the n of d: subs[i] its settings
+ * (i >= n_subs: removed since the post, shown with empty name and URL), rid(ctx, i, out) its
+ * last reservation id in hex. NULL when memory ran out; free with eng_push_statuses_free. */
+typedef void (*delivery_rid_fn)(const void *ctx, uint32_t i, char out[RESERVATION_ID_HEX + 1]);
+struct eng_push_status *delivery_statuses(const struct delivery *d,
+                                          const struct eng_subscriber *subs, uint32_t n_subs,
+                                          delivery_rid_fn rid, const void *ctx);
+
 /* A subscriber's last reservation id (hex, "" before any). */
 typedef char delivery_rid[RESERVATION_ID_HEX + 1];
 /* The stored text form of d with each subscriber's last reservation id (the PostgreSQL back

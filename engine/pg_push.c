@@ -172,33 +172,16 @@ static void write_back(struct pgb *b, struct pgp_msg *m, int64_t next_ms)
     msg_free(b, m);
 }
 
-static void fill_status(const struct pgp_msg *m, uint32_t i, struct eng_push_status *out)
+static void msg_rid(const void *ctx, uint32_t i, char out[RESERVATION_ID_HEX + 1])
 {
-    const struct delivery_sub *s = &m->d.subs[i];
-    const struct eng_subscriber *sub =
-        m->ps && i < m->ps->n_subscribers ? &m->ps->subscribers[i] : NULL;
-    out->name = strdup(sub ? sub->name : "");
-    out->url = strdup(sub ? sub->url : "");
-    out->status_code = s->status_code;
-    out->tries = s->tries;
-    out->retries_remaining = s->retries_remaining;
-    out->last_try_at_ms = s->last_try_ms;
-    out->word = delivery_status_word(s);
-    if (s->tries)
-        memcpy(out->reservation_id, m->rids[i], sizeof(out->reservation_id));
+    const struct pgp_msg *m = ctx;
+    memcpy(out, m->rids[i], RESERVATION_ID_HEX + 1);
 }
 
 static struct eng_push_status *statuses_of(const struct pgp_msg *m)
 {
-    struct eng_push_status *all = calloc(m->d.n, sizeof(*all));
-    for (uint32_t i = 0; all && i < m->d.n; i++) {
-        fill_status(m, i, &all[i]);
-        if (!all[i].name || !all[i].url) {
-            eng_push_statuses_free(all, i + 1);
-            return NULL;
-        }
-    }
-    return all;
+    return delivery_statuses(&m->d, m->ps ? m->ps->subscribers : NULL,
+                             m->ps ? m->ps->n_subscribers : 0, msg_rid, m);
 }
 
 /* Delivery is over: the error message (when wanted), then the delete. */

@@ -83,33 +83,16 @@ int pushing_start(struct emb *e, struct message *m, int64_t first_at_ms)
     return 0;
 }
 
-static void fill_status(const struct push_job *job, const struct queue *q, uint32_t i,
-                        struct eng_push_status *out)
+static void job_rid(const void *ctx, uint32_t i, char out[RESERVATION_ID_HEX + 1])
 {
-    const struct delivery_sub *s = &job->d.subs[i];
-    const struct eng_subscriber *sub = i < q->push->n_subscribers ? &q->push->subscribers[i] : NULL;
-    out->name = strdup(sub ? sub->name : "");
-    out->url = strdup(sub ? sub->url : "");
-    out->status_code = s->status_code;
-    out->tries = s->tries;
-    out->retries_remaining = s->retries_remaining;
-    out->last_try_at_ms = s->last_try_ms;
-    out->word = delivery_status_word(s);
-    if (s->tries)
-        ids_hex(job->reservations[i], RESERVATION_ID_BYTES, out->reservation_id);
+    const struct push_job *job = ctx;
+    ids_hex(job->reservations[i], RESERVATION_ID_BYTES, out);
 }
 
 static struct eng_push_status *statuses_of(const struct push_job *job, const struct queue *q)
 {
-    struct eng_push_status *all = calloc(job->d.n, sizeof(*all));
-    for (uint32_t i = 0; all && i < job->d.n; i++) {
-        fill_status(job, q, i, &all[i]);
-        if (!all[i].name || !all[i].url) {
-            eng_push_statuses_free(all, i + 1);
-            return NULL;
-        }
-    }
-    return all;
+    return delivery_statuses(&job->d, q->push ? q->push->subscribers : NULL,
+                             q->push ? q->push->n_subscribers : 0, job_rid, job);
 }
 
 void eng_push_statuses_free(struct eng_push_status *all, size_t n)
