@@ -70,6 +70,8 @@ def start_anvil(args, work):
     line = proc.stdout.readline()
     m = re.search(r":(\d+)\s*$", line)
     if not m:
+        proc.kill()
+        proc.wait()
         raise SystemExit("anvil did not start: %r" % line)
     return proc, int(m.group(1))
 

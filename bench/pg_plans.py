@@ -45,6 +45,8 @@ class Node:
         line = self.proc.stdout.readline()
         m = re.search(r":(\d+)\s*$", line)
         if not m:
+            self.proc.kill()
+            self.proc.wait()
             raise SystemExit("anvil did not start: %r" % line)
         self.port = int(m.group(1))
 
