@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ REPO = os.path.dirname(HERE)
 ANVIL = os.path.join(REPO, "build", "anvil")
 LOADGEN = os.path.join(REPO, "build", "bench", "loadgen")
 PG_SH = os.path.join(REPO, "scripts", "pg.sh")
+sys.path.insert(0, HERE)
+from run import free_port  # noqa: E402  (the benchmark suite's)
 
 # anvil's own statements (engine/pg.c) for one queue, as pgbench runs them
 CEILING = """\\set n {n}
@@ -43,14 +44,6 @@ DELETE FROM anvil_messages m USING unnest(string_to_array(':ids', ',')::bigint[]
   string_to_array(':rids', ',')::uuid[]) AS d(id, rid)
   WHERE m.id = d.id AND m.queue = 1 AND m.reservation = d.rid AND m.visible_at > now();
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start_cluster(prefix):

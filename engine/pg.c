@@ -357,12 +357,9 @@ static void pump(struct pgb *b)
         pc->want_write = PQflush(pc->c) == 1;
         watch(b, pc);
     }
-    if (!usable && !list_empty(&b->pending) && !b->push.closing) {
-        for (int i = 0; i < PG_CONNS; i++)
-            if (!b->conns[i].resetting && !b->conns[i].down && PQstatus(b->conns[i].c) == CONNECTION_OK)
-                return; /* busy, not away */
+    /* calls still waiting after every connection was looked at, none of them up: fail them */
+    if (!usable && !list_empty(&b->pending) && !b->push.closing)
         fail_pending(b);
-    }
 }
 
 void pg_submit(struct pgb *b, struct pg_job *j)

@@ -16,6 +16,7 @@
  * Every due time written NOTIFYs "anvil_push" with it, so each node's timer knows the
  * earliest one without polling. */
 #include "delivery.h"
+#include "hmap.h"
 #include "pg_internal.h"
 #include "push.h"
 
@@ -32,6 +33,7 @@ struct pgp_msg {
     uint64_t id;
     char owner[RESERVATION_ID_HEX + 1];
     char project[256], queue[256];
+    uint64_t queue_hash;        /* of project and queue: unicast turns, subscriber slots */
     enum queue_type type;
     struct push_settings *ps;   /* the queue's settings when claimed */
     struct blob *body, *headers;
@@ -209,14 +211,11 @@ static void finish(struct pgb *b, struct pgp_msg *m, bool expired)
 
 /* ---- sending ---- */
 
+/* The counter of requests out to subscriber `name` of m's queue (names whose hashes meet
+ * share one bound). */
 static uint32_t busy_slot(const struct pgp_msg *m, const char *name)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const char *parts[] = {m->project, "/", m->queue, "/", name}, **s = parts;
-         s < parts + 5; s++)
-        for (const char *c = *s; *c; c++)
-            h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
-    return (uint32_t)(h & 4095u);
+    return (uint32_t)(hash_bytes(name, strlen(name), m->queue_hash) & 4095u);
 }
 
 static void after_answer(struct pgb *b, struct pgp_msg *m);
@@ -366,11 +365,7 @@ static const char sql_claim[] =
  * hashes meet share one), so one node alone goes round exactly as the embedded back end. */
 static uint32_t next_turn(struct pgb *b, const struct pgp_msg *m)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const char *parts[] = {m->project, "/", m->queue}, **s = parts; s < parts + 3; s++)
-        for (const char *c = *s; *c; c++)
-            h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
-    return b->push.turns[h % (sizeof(b->push.turns) / sizeof(b->push.turns[0]))]++;
+    return b->push.turns[m->queue_hash % (sizeof(b->push.turns) / sizeof(b->push.turns[0]))]++;
 }
 
 /* A claimed row as a message to deliver; NULL when it cannot be read (out of memory, or
@@ -388,6 +383,8 @@ static struct pgp_msg *msg_from_row(struct pgb *b, PGresult *res, int row, const
     memcpy(m->owner, owner, sizeof(m->owner));
     snprintf(m->project, sizeof(m->project), "%s", PQgetvalue(res, row, 5));
     snprintf(m->queue, sizeof(m->queue), "%s", PQgetvalue(res, row, 6));
+    m->queue_hash = hash_bytes(m->queue, strlen(m->queue),
+                               hash_bytes(m->project, strlen(m->project) + 1, 0));
     m->type = (enum queue_type)pg_col_i64(res, row, 7);
     m->applied = (uint64_t)pg_col_i64(res, row, 2);
     m->headers = pg_col_blob(res, row, 3);
