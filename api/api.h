@@ -22,6 +22,10 @@ struct api_token {
 
 struct api_limits {
     size_t max_message_size; /* bytes of one message body */
+    /* Test mode's relaxed limits (docs/testing-with-anvil.md): reservation timeouts and
+     * message_timeout from 1 s, message_expiration from 1 s. Strict (false): the hosted
+     * service's limits. */
+    bool relaxed;
 };
 
 /* What push subscribers may be: push_allow lists the hosts a subscriber URL may name
@@ -52,6 +56,7 @@ struct api {
     size_t n_tokens;
     struct api_limits limits;
     struct api_push_rules push;
+    struct admin *admin; /* the test kit (api/admin.h); NULL: test mode is off */
 };
 
 struct api_request;
@@ -83,6 +88,8 @@ struct api_request {
     struct eng_op op; /* the engine call this request is waiting for, if any */
 };
 
+/* The token a request carries (Authorization: OAuth|Bearer, or ?oauth=), NULL when none. */
+const char *api_request_token(struct api_request *req);
 /* Handles one request; req->respond() is called once, now or after the engine answers. */
 void api_handle(struct api *api, struct api_request *req);
 /* The client went away: forget the pending engine call (no answer will be sent). */

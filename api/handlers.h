@@ -24,6 +24,12 @@ enum {
     PUSH_HEADER_VALUE_MAX = 1024,
 };
 
+/* The lowest timeouts accepted: the hosted service's (above), or 1 s with the relaxed
+ * limits of test mode (api_limits.relaxed). */
+uint32_t api_timeout_min(const struct api *api);            /* reserve, touch, message_timeout */
+uint32_t api_expiration_min(const struct api *api);         /* message_expiration */
+uint32_t api_retries_delay_min(const struct api *api);      /* push.retries_delay */
+
 /* The decoded path: borrowed strings valid while the handler runs. */
 struct route {
     const char *project;

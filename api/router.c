@@ -13,7 +13,9 @@
  *   /3/projects/{p}/queues/{q}/messages/{id}           GET DELETE
  *   /3/projects/{p}/queues/{q}/messages/{id}/touch     POST
  *   /3/projects/{p}/queues/{q}/messages/{id}/release   POST
- *   /3/projects/{p}/queues/{q}/messages/{id}/subscribers GET */
+ *   /3/projects/{p}/queues/{q}/messages/{id}/subscribers GET
+ *   /admin/...                                         the test kit (api/admin.c) */
+#include "admin.h"
 #include "handlers.h"
 #include "json.h"
 #include "status.h"
@@ -22,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_SEGMENTS = 8, MAX_NAME_BYTES = 255 };
+enum { MAX_SEGMENTS = 10, MAX_NAME_BYTES = 255 };
 
 /* Decodes %XX in place; false on a malformed escape. An encoded NUL cannot live in a C
  * string: it becomes DEL (0x7f), which no name may contain either, so a name holding it is
@@ -118,6 +120,23 @@ static bool method_is(const struct api_request *req, const char *m)
     return is(req->method, m);
 }
 
+/* ---- limits ---- */
+
+uint32_t api_timeout_min(const struct api *api)
+{
+    return api->limits.relaxed ? 1 : TIMEOUT_MIN_S;
+}
+
+uint32_t api_expiration_min(const struct api *api)
+{
+    return api->limits.relaxed ? 1 : EXPIRATION_MIN_S;
+}
+
+uint32_t api_retries_delay_min(const struct api *api)
+{
+    return api->limits.relaxed ? 1 : PUSH_RETRIES_DELAY_MIN_S;
+}
+
 /* ---- authentication ---- */
 
 static bool same_secret(const char *a, const char *b)
@@ -129,7 +148,7 @@ static bool same_secret(const char *a, const char *b)
     return diff == 0;
 }
 
-static const char *token_of(struct api_request *req)
+const char *api_request_token(struct api_request *req)
 {
     const char *auth = req->header(req, "Authorization");
     if (auth) {
@@ -173,7 +192,7 @@ int api_check_token(const struct api *api, const char *token, const char *projec
 
 static int authorize(const struct api *api, struct api_request *req, const char *project)
 {
-    return api_check_token(api, api->n_tokens ? token_of(req) : NULL, project);
+    return api_check_token(api, api->n_tokens ? api_request_token(req) : NULL, project);
 }
 
 /* ---- dispatch ---- */
@@ -307,6 +326,10 @@ static int admit(const struct api *api, struct api_request *req, const struct ro
 
 static void route(struct api *api, struct api_request *req, char **seg, size_t n)
 {
+    if (n >= 1 && is(seg[0], "admin")) {
+        admin_handle(api, req, seg, n);
+        return;
+    }
     struct route rt = {0};
     int status;
     const char *detail = NULL;

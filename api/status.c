@@ -39,6 +39,7 @@ static const struct {
     [API_NOT_FOUND] = {404, "Not found"},
     [API_METHOD_NOT_ALLOWED] = {405, "Method not allowed"},
     [API_TOO_LARGE] = {413, "Request body too large"},
+    [API_TEST_MODE_OFF] = {403, "Test mode is off: the /admin/ routes are for test suites; start anvil with --test-mode (or ANVIL_TEST_MODE=on) to use them"},
 };
 
 int api_http_status(int status)

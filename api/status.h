@@ -13,6 +13,7 @@ enum api_status {
     API_NOT_FOUND,
     API_METHOD_NOT_ALLOWED,
     API_TOO_LARGE,
+    API_TEST_MODE_OFF, /* an /admin/ route while test mode is off */
     API_STATUS_END
 };
 

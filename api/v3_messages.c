@@ -209,7 +209,8 @@ void v3_reserve(struct api *api, struct api_request *req, const struct route *rt
         return;
     struct eng_reserve_args args = {.n = 1};
     (void)fr_uint(&fr, 0, "n", 1, MAX_PER_CALL, &args.n);
-    (void)fr_uint_or_zero(&fr, 0, "timeout", TIMEOUT_MIN_S, TIMEOUT_MAX_S, &args.timeout_s);
+    (void)fr_uint_or_zero(&fr, 0, "timeout", api_timeout_min(api), TIMEOUT_MAX_S,
+                          &args.timeout_s);
     (void)fr_uint(&fr, 0, "wait", 0, WAIT_MAX_S, &args.wait_s);
     (void)fr_bool(&fr, 0, "delete", &args.delete_msgs);
     if (bad_input(req, &fr))
@@ -355,7 +356,7 @@ void v3_touch(struct api *api, struct api_request *req, const struct route *rt)
         return;
     uint32_t timeout_s = 0;
     const char *rid = fr_cstring(&fr, 0, "reservation_id");
-    (void)fr_uint_or_zero(&fr, 0, "timeout", TIMEOUT_MIN_S, TIMEOUT_MAX_S, &timeout_s);
+    (void)fr_uint_or_zero(&fr, 0, "timeout", api_timeout_min(api), TIMEOUT_MAX_S, &timeout_s);
     if (bad_input(req, &fr))
         return;
     api_prepare_op(req, on_touched);

@@ -322,7 +322,7 @@ static struct eng_subscriber *read_subscribers(struct field_reader *fr, int list
 }
 
 static void parse_push(struct field_reader *fr, int q, struct eng_queue_config *cfg,
-                       struct eng_subscriber **subs, const struct api_push_rules *rules,
+                       struct eng_subscriber **subs, const struct api *api,
                        const struct route *rt)
 {
     int push = fr_object(fr, q, "push");
@@ -333,13 +333,13 @@ static void parse_push(struct field_reader *fr, int q, struct eng_queue_config *
     int list = fr_array(fr, push, "subscribers");
     if (list >= 0) {
         size_t n = 0;
-        *subs = read_subscribers(fr, list, false, &n, rules, rt);
+        *subs = read_subscribers(fr, list, false, &n, &api->push, rt);
         pc->has_subscribers = *subs != NULL;
         pc->subscribers = *subs;
         pc->n_subscribers = (uint32_t)n;
     }
     pc->has_retries = fr_uint(fr, push, "retries", 0, PUSH_RETRIES_MAX, &pc->retries);
-    pc->has_retries_delay = fr_uint_or_zero(fr, push, "retries_delay", PUSH_RETRIES_DELAY_MIN_S,
+    pc->has_retries_delay = fr_uint_or_zero(fr, push, "retries_delay", api_retries_delay_min(api),
                                             PUSH_RETRIES_DELAY_MAX_S, &pc->retries_delay_s);
     const char *error_queue = fr_cstring(fr, push, "error_queue");
     if (error_queue && error_queue[0] && !api_valid_name(error_queue))
@@ -352,7 +352,7 @@ static void parse_push(struct field_reader *fr, int q, struct eng_queue_config *
  * body is not a JSON object. */
 static bool parse_queue_config(struct field_reader *fr, struct api_request *req,
                                struct eng_queue_config *cfg, struct eng_subscriber **subs,
-                               const struct api_push_rules *rules, const struct route *rt)
+                               const struct api *api, const struct route *rt)
 {
     memset(cfg, 0, sizeof(*cfg));
     if (fr_parse(fr, req->body, req->body_len) != 0)
@@ -361,11 +361,11 @@ static bool parse_queue_config(struct field_reader *fr, struct api_request *req,
     if (q < 0)
         q = 0; /* the options may also come at the root */
     parse_type(fr, q, cfg);
-    cfg->has_message_timeout = fr_uint_or_zero(fr, q, "message_timeout", TIMEOUT_MIN_S,
+    cfg->has_message_timeout = fr_uint_or_zero(fr, q, "message_timeout", api_timeout_min(api),
                                                TIMEOUT_MAX_S, &cfg->message_timeout_s);
-    cfg->has_message_expiration = fr_uint_or_zero(fr, q, "message_expiration", EXPIRATION_MIN_S,
+    cfg->has_message_expiration = fr_uint_or_zero(fr, q, "message_expiration", api_expiration_min(api),
                                                   EXPIRATION_MAX_S, &cfg->message_expiration_s);
-    parse_push(fr, q, cfg, subs, rules, rt);
+    parse_push(fr, q, cfg, subs, api, rt);
     parse_dead_letter(fr, q, cfg);
     return true;
 }
@@ -376,7 +376,7 @@ static void put_or_patch(struct api *api, struct api_request *req, const struct 
     struct field_reader fr = {0};
     struct eng_queue_config cfg;
     struct eng_subscriber *subs = NULL;
-    parse_queue_config(&fr, req, &cfg, &subs, &api->push, rt);
+    parse_queue_config(&fr, req, &cfg, &subs, api, rt);
     if (fr.failed) {
         api_reply_error(req, API_BAD_REQUEST, fr.err);
     } else if (patch) {

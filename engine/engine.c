@@ -89,6 +89,29 @@ void eng_set_time(struct engine *e, int64_t now_ms)
         emb_set_time(emb(e), now_ms);
 }
 
+/* One deadline at a time, so every timer fires with the engine's time at its own deadline
+ * and in order: a retry scheduled by a timer that fired is itself due within the jump. */
+void eng_advance_to(struct engine *e, int64_t target_ms)
+{
+    if (on_pg(e)) {
+        pg_set_time(pgb(e), target_ms);
+        return;
+    }
+    struct emb *m = emb(e);
+    for (;;) {
+        int64_t due = tw_next_deadline(&m->wheel);
+        if (due > target_ms)
+            break;
+        emb_set_time(m, due > m->now_ms ? due : m->now_ms + 1);
+    }
+    emb_set_time(m, target_ms);
+}
+
+bool eng_clock_settable(const struct engine *e)
+{
+    return !on_pg(e);
+}
+
 int64_t eng_next_deadline(const struct engine *e)
 {
     if (on_pg(e))

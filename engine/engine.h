@@ -246,6 +246,12 @@ void eng_close(struct engine *e);
 /* Event-loop integration: the loop sets the time, watches the fd, and flushes each turn. */
 void eng_set_time(struct engine *e, int64_t now_ms); /* fires due timers */
 int64_t eng_next_deadline(const struct engine *e);  /* INT64_MAX when nothing is due */
+/* Moves the time on to target_ms as if that time had passed: every deadline on the way
+ * fires at its own time, in order (a virtual clock's advance; see vclock.h). */
+void eng_advance_to(struct engine *e, int64_t target_ms);
+/* False when the back end keeps time itself (PostgreSQL: the database's now()), so the
+ * engine's time cannot be frozen or advanced. */
+bool eng_clock_settable(const struct engine *e);
 int eng_poll_fd(const struct engine *e);            /* -1 when there is nothing to watch */
 void eng_on_readable(struct engine *e);             /* a commit finished */
 void eng_flush(struct engine *e);                   /* end of a loop turn: start a commit */

@@ -140,6 +140,32 @@ static int set_durability(struct loader *ld, const struct setting *s, const char
     return 0;
 }
 
+static int set_test_mode(struct loader *ld, const struct setting *s, const char *value)
+{
+    (void)s;
+    if (strcmp(value, "auto") == 0)
+        ld->cfg->test_mode = TEST_MODE_AUTO;
+    else if (strcmp(value, "on") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+        ld->cfg->test_mode = TEST_MODE_ON;
+    else if (strcmp(value, "off") == 0 || strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+        ld->cfg->test_mode = TEST_MODE_OFF;
+    else
+        return fail(ld, "test_mode: \"%s\" is not one of auto, on, off", value);
+    return 0;
+}
+
+static int set_limits(struct loader *ld, const struct setting *s, const char *value)
+{
+    (void)s;
+    if (strcmp(value, "strict") == 0)
+        ld->cfg->relaxed_limits = false;
+    else if (strcmp(value, "relaxed") == 0)
+        ld->cfg->relaxed_limits = true;
+    else
+        return fail(ld, "limits: \"%s\" is not strict or relaxed", value);
+    return 0;
+}
+
 static int set_log_level(struct loader *ld, const struct setting *s, const char *value)
 {
     (void)s;
@@ -343,6 +369,17 @@ static const struct setting settings[] = {
      set_string, AT(sqs_account)},
     {"sqs_region", "ANVIL_SQS_REGION", "REGION", "us-east-1", "the region in SQS queue ARNs",
      set_string, AT(sqs_region)},
+    {"test_mode", "ANVIL_TEST_MODE", "auto|on|off", "auto",
+     "the test kit under /admin/ (virtual clock, reset, snapshots, faults, push sink; "
+     "docs/testing-with-anvil.md); auto: on in dev mode (no tokens) only; --test-mode alone: on",
+     set_test_mode, 0},
+    {"limits", "ANVIL_LIMITS", "strict|relaxed", "strict",
+     "strict: the hosted service's limits; relaxed (for tests): timeouts and expirations from "
+     "1 s, bodies up to max_request_size",
+     set_limits, 0},
+    {"init", "ANVIL_INIT", "FILE", "",
+     "a fixture (JSON: projects, queues, messages) loaded at start; needs test mode",
+     set_string, AT(init_file)},
 };
 enum { N_SETTINGS = sizeof(settings) / sizeof(settings[0]) };
 
@@ -380,6 +417,11 @@ void config_usage(FILE *out)
                 s->def);
     }
     fprintf(out, "\nPrecedence: flags, then environment, then the config file, then defaults.\n");
+}
+
+bool config_test_mode_on(const struct config *cfg)
+{
+    return cfg->test_mode == TEST_MODE_ON || (cfg->test_mode == TEST_MODE_AUTO && cfg->n_tokens == 0);
 }
 
 const char *durability_name(enum durability d)
@@ -501,6 +543,11 @@ static int flag_value(struct loader *ld, int argc, char **argv, int i, const cha
         *value = eq + 1;
         return 1;
     }
+    /* --test-mode alone turns it on */
+    if (strcmp(arg, "test-mode") == 0 && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
+        *value = "on";
+        return 1;
+    }
     if (i + 1 >= argc) {
         fail(ld, "--%s needs a value", arg);
         return 0;
@@ -617,6 +664,10 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
             break;
         }
     }
+    if (cfg->init_file && cfg->init_file[0] && !config_test_mode_on(cfg)) {
+        fail(&ld, "init: a fixture needs test mode (--test-mode, or dev mode without tokens)");
+        goto out;
+    }
     result = CONFIG_OK;
 out:
     for (int src = 0; src < SRC_COUNT; src++) {
@@ -656,5 +707,6 @@ void config_free(struct config *cfg)
     free(cfg->sqs_account);
     free(cfg->backend);
     free(cfg->sqs_region);
+    free(cfg->init_file);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -13,6 +13,9 @@
 #include "../api/api.h"
 #include "log.h"
 
+/* The test kit (/admin/ routes): auto turns it on in dev mode (no tokens) only. */
+enum test_mode { TEST_MODE_AUTO = 0, TEST_MODE_ON, TEST_MODE_OFF };
+
 struct config {
     char *host;
     unsigned port;
@@ -38,6 +41,9 @@ struct config {
     char *sqs_account;
     char *sqs_region;
     char *config_file;
+    enum test_mode test_mode;
+    bool relaxed_limits; /* limits relaxed: test mode's looser limits (api_limits.relaxed) */
+    char *init_file;     /* a fixture loaded at start (test mode), or NULL */
 };
 
 enum config_result { CONFIG_OK = 0, CONFIG_EXIT = 1, CONFIG_ERROR = -1 };
@@ -51,5 +57,7 @@ enum config_result config_load_text(struct config *cfg, const char *text, size_t
 void config_free(struct config *cfg);
 void config_usage(FILE *out);
 const char *durability_name(enum durability d);
+/* Is the test kit on with these settings (test_mode, and auto: no tokens)? */
+bool config_test_mode_on(const struct config *cfg);
 
 #endif

@@ -101,10 +101,10 @@ static void on_signal(struct loop *l)
 /* Milliseconds to sleep: until the engine's next deadline or MHD's, whichever is first. */
 static int wait_ms(struct loop *l)
 {
-    int64_t now = clock_wall_ms();
+    int64_t now = vclock_now(&l->clock, clock_wall_ms());
     int64_t wait = -1;
     int64_t deadline = eng_next_deadline(l->engine);
-    if (deadline != INT64_MAX)
+    if (deadline != INT64_MAX && !l->clock.frozen) /* frozen: nothing falls due by waiting */
         wait = deadline > now ? deadline - now : 0;
     int64_t mhd = http_next_timeout_ms(l->http);
     if (mhd >= 0 && (wait < 0 || mhd < wait))
@@ -112,6 +112,9 @@ static int wait_ms(struct loop *l)
     int64_t push = l->pusher ? pusher_next_timeout_ms(l->pusher) : -1;
     if (push >= 0 && (wait < 0 || push < wait))
         wait = push;
+    int64_t kit = admin_next_timeout_ms(l->admin);
+    if (kit >= 0 && (wait < 0 || kit < wait))
+        wait = kit;
     if (l->stopping && (wait < 0 || wait > 100))
         wait = 100;
     return wait > 60000 ? 60000 : (int)wait;
@@ -137,7 +140,7 @@ void loop_run(struct loop *l)
             log_msg(LOG_ERROR, "epoll_wait: %s", strerror(errno));
             return;
         }
-        eng_set_time(l->engine, clock_wall_ms());
+        eng_set_time(l->engine, vclock_now(&l->clock, clock_wall_ms()));
         bool push_ready = false;
         for (int i = 0; i < n; i++) {
             uint64_t tag = events[i].data.u64;
@@ -152,6 +155,7 @@ void loop_run(struct loop *l)
         }
         if (l->pusher)
             pusher_run(l->pusher, push_ready);
+        admin_run_timers(l->admin);
         http_run(l->http);
         eng_flush(l->engine);
         if (l->stopping && drained(l))

@@ -1,14 +1,17 @@
 /* server/loop.h — the event loop: one thread, one epoll set holding libmicrohttpd's epoll
  * fd, the engine's commit fd, a signalfd and the hang-up watches of long polls. Each turn:
  * wait (until the earliest of MHD's and the engine's deadlines), give the engine the time,
- * handle what woke us, let MHD do its I/O, then start the next group commit. */
+ * handle what woke us, let MHD do its I/O, then start the next group commit.
+ * The engine's time is the loop's vclock: wall time, unless a test froze or advanced it. */
 #ifndef ANVIL_LOOP_H
 #define ANVIL_LOOP_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../api/admin.h"
 #include "../engine/engine.h"
+#include "../engine/vclock.h"
 #include "http.h"
 #include "pusher.h"
 
@@ -18,6 +21,8 @@ struct loop {
     struct http *http;
     struct engine *engine;
     struct pusher *pusher;
+    struct vclock clock;  /* the engine's time: wall time, or virtual in test mode */
+    struct admin *admin;  /* the test kit's real-time timers; NULL when test mode is off */
     unsigned shutdown_timeout_s;
     bool stopping;
     int64_t stop_deadline_us;

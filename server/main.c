@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../api/admin.h"
 #include "../api/api.h"
 #include "../storage/backup.h"
 #include "clock.h"
@@ -214,9 +215,20 @@ int main(int argc, char **argv)
                               .region = cfg.sqs_region},
                       .tokens = cfg.tokens,
                       .n_tokens = cfg.n_tokens,
-                      .limits = {.max_message_size = cfg.max_message_size},
+                      .limits = {.max_message_size = cfg.relaxed_limits ? cfg.max_request_size
+                                                                        : cfg.max_message_size,
+                                 .relaxed = cfg.relaxed_limits},
                       .push = {.push_allow = cfg.push_allow,
                                .self_port = strrchr(url, ':') ? (unsigned)strtoul(strrchr(url, ':') + 1, NULL, 10) : 0}};
+    loop.clock = (struct vclock){0};
+    if (config_test_mode_on(&cfg)) {
+        struct admin_options aopt = {.clock = &loop.clock, .wall_ms = clock_wall_ms,
+                                     .mono_us = clock_mono_us};
+        if (!(api.admin = loop.admin = admin_open(&api, &aopt))) {
+            snprintf(err, sizeof(err), "out of memory");
+            goto out;
+        }
+    }
     struct http_options hopt = {.listen_fd = listen_fd,
                                 .connection_limit = cfg.connection_limit,
                                 .idle_timeout_s = cfg.idle_timeout_s,
@@ -240,6 +252,10 @@ int main(int argc, char **argv)
         loop_attach_pusher(&loop, pusher, err, sizeof(err)) != 0)
         goto out;
 
+    if (cfg.init_file && cfg.init_file[0] &&
+        admin_load_file(api.admin, cfg.init_file, err, sizeof(err)) != 0)
+        goto out;
+
     struct eng_stats st;
     eng_stats(engine, &st);
     log_msg(LOG_INFO, "anvil %s listening on %s", ANVIL_VERSION, url);
@@ -256,6 +272,11 @@ int main(int argc, char **argv)
                 (double)st.memory_budget / 1048576.0,
                 (double)(st.index_bytes + st.body_bytes) / 1048576.0,
                 (unsigned long long)st.cold_messages);
+    if (api.admin)
+        log_msg(LOG_INFO, "test mode: the test kit answers under /admin/ (docs/testing-with-anvil.md)");
+    if (cfg.relaxed_limits)
+        log_msg(LOG_INFO, "limits relaxed: timeouts from 1 s, bodies up to %zu bytes",
+                cfg.max_request_size);
     if (cfg.n_tokens)
         log_msg(LOG_INFO, "%zu token(s) configured: requests need a valid token", cfg.n_tokens);
     else
@@ -273,6 +294,7 @@ out:
     pusher_detach(pusher); /* undelivered pushes start over at the next start */
     if (listen_fd >= 0)
         close(listen_fd);
+    admin_close(loop.admin); /* before the engine: the kit may hold calls of its own */
     eng_close(engine);
     pusher_close(pusher);
     loop_close(&loop);

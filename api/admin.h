@@ -1,0 +1,40 @@
+/* api/admin.h — the test kit: routes under /admin/ that let a test suite drive anvil
+ * (docs/testing-with-anvil.md): the virtual clock, reset and snapshots, fault injection,
+ * a peek that sees everything, an event stream, the push log and a built-in push sink.
+ * Off unless test mode is on (--test-mode, or by default in dev mode): then struct api's
+ * admin is NULL and every /admin/ route answers 403. */
+#ifndef ANVIL_ADMIN_H
+#define ANVIL_ADMIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../engine/vclock.h"
+#include "api.h"
+
+struct admin;
+
+struct admin_options {
+    struct vclock *clock;      /* the server's clock switch (the engine's time) */
+    int64_t (*wall_ms)(void);  /* the wall clock (only server/ reads clocks) */
+    int64_t (*mono_us)(void);  /* a monotonic clock, for added latency and measurements */
+};
+
+/* NULL when out of memory. */
+struct admin *admin_open(struct api *api, const struct admin_options *opt);
+void admin_close(struct admin *a);
+
+/* Loads a fixture file (--init) before the server takes requests, running the engine's
+ * calls to completion. Returns 0, or -1 with a reason in err. */
+int admin_load_file(struct admin *a, const char *path, char *err, size_t err_len);
+
+/* Answers a request whose first path segment is "admin" (segments percent-decoded). */
+void admin_handle(struct api *api, struct api_request *req, char **seg, size_t n);
+
+/* Real-time timers of the kit (added latency, a push sink's slow answers; they run on wall
+ * time even while the engine's clock is frozen): milliseconds until the next is due (-1:
+ * none), and running those that are due. The loop calls both every turn. */
+int64_t admin_next_timeout_ms(struct admin *a);
+void admin_run_timers(struct admin *a);
+
+#endif
