@@ -1,6 +1,6 @@
 /* api/admin.c — the test kit's front door (see admin.h): test mode and token checks, the
  * kit's real-time timers, the routes of its own (status and the virtual clock), and the
- * hand-off to its parts (admin_state.c, admin_faults.c, admin_watch.c).
+ * hand-off to its parts (admin_state.c, admin_push.c, admin_faults.c, admin_watch.c).
  *   GET  /admin                       test mode, limits, back end, clock
  *   GET  /admin/clock                 the engine's clock
  *   POST /admin/clock/freeze          stop it
@@ -72,7 +72,7 @@ struct admin *admin_open(struct api *api, const struct admin_options *opt)
     a->opt = *opt;
     list_init(&a->timers);
     if (!(a->state = admin_state_open(a)) || !(a->faults = admin_faults_open(a)) ||
-        !(a->watch = admin_watch_open(a))) {
+        !(a->watch = admin_watch_open(a)) || !(a->push = admin_push_open(a))) {
         admin_close(a);
         return NULL;
     }
@@ -83,6 +83,7 @@ void admin_close(struct admin *a)
 {
     if (!a)
         return;
+    admin_push_close(a->push);
     admin_watch_close(a->watch);
     admin_faults_close(a->faults);
     admin_state_close(a->state);
@@ -189,7 +190,8 @@ void admin_handle(struct api *api, struct api_request *req, char **seg, size_t n
         return;
     }
     if (own_route(a, req, seg, n) || admin_state_route(a, req, seg, n) ||
-        admin_faults_route(a, req, seg, n) || admin_watch_route(a, req, seg, n))
+        admin_push_route(a, req, seg, n) || admin_faults_route(a, req, seg, n) ||
+        admin_watch_route(a, req, seg, n))
         return;
     api_reply_error(req, API_NOT_FOUND, NULL);
 }

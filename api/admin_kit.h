@@ -1,7 +1,8 @@
 /* api/admin_kit.h — what the test kit's parts share (api/admin*.c): the kit's state, its
  * real-time timers, and each part's entry points. admin.c routes; admin_state.c resets,
  * snapshots and fixtures; admin_faults.c injects faults; admin_watch.c shows everything
- * (peek, events, push log, push sink). */
+ * (the full peek, the event stream); admin_push.c is the push sink, the push log and
+ * failing push subscribers. */
 #ifndef ANVIL_ADMIN_KIT_H
 #define ANVIL_ADMIN_KIT_H
 
@@ -18,6 +19,7 @@ struct admin_timer {
 struct admin_state;  /* admin_state.c */
 struct admin_faults; /* admin_faults.c */
 struct admin_watch;  /* admin_watch.c */
+struct admin_push;   /* admin_push.c */
 
 struct admin {
     struct api *api;
@@ -26,6 +28,7 @@ struct admin {
     struct admin_state *state;
     struct admin_faults *faults;
     struct admin_watch *watch;
+    struct admin_push *push;
 };
 
 void admin_timer_init(struct admin_timer *t, void (*fire)(struct admin_timer *t));
@@ -47,5 +50,14 @@ bool admin_faults_route(struct admin *a, struct api_request *req, char **seg, si
 struct admin_watch *admin_watch_open(struct admin *a);
 void admin_watch_close(struct admin_watch *w);
 bool admin_watch_route(struct admin *a, struct api_request *req, char **seg, size_t n);
+/* Sends an event to the event stream's listeners (admin_watch.c): type such as "post" or
+ * "push_attempt", the queue it is about, the message (0: none), and more fields as a JSON
+ * object (a jansson json_t *, taken; NULL: none). */
+void admin_publish(struct admin *a, const char *type, const char *project, const char *queue,
+                   uint64_t msg_id, void *fields);
+
+struct admin_push *admin_push_open(struct admin *a);
+void admin_push_close(struct admin_push *p);
+bool admin_push_route(struct admin *a, struct api_request *req, char **seg, size_t n);
 
 #endif
