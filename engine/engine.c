@@ -107,6 +107,11 @@ void eng_advance_to(struct engine *e, int64_t target_ms)
     emb_set_time(m, target_ms);
 }
 
+int64_t eng_now_ms(const struct engine *e)
+{
+    return on_pg(e) ? pg_now_ms(cpgb(e)) : cemb(e)->now_ms;
+}
+
 bool eng_clock_settable(const struct engine *e)
 {
     return !on_pg(e);
@@ -159,6 +164,7 @@ bool eng_idle(const struct engine *e)
 
 void eng_stats(const struct engine *e, struct eng_stats *out)
 {
+    memset(out, 0, sizeof(*out)); /* what a back end does not have reads 0 */
     if (on_pg(e))
         pg_stats(cpgb(e), out);
     else

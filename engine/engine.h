@@ -246,6 +246,9 @@ void eng_close(struct engine *e);
 /* Event-loop integration: the loop sets the time, watches the fd, and flushes each turn. */
 void eng_set_time(struct engine *e, int64_t now_ms); /* fires due timers */
 int64_t eng_next_deadline(const struct engine *e);  /* INT64_MAX when nothing is due */
+/* The engine's time: the last eng_set_time() (virtual in test mode). Fronts that stamp
+ * times of their own (SQS LastModifiedTimestamp) use it rather than a clock. */
+int64_t eng_now_ms(const struct engine *e);
 /* Moves the time on to target_ms as if that time had passed: every deadline on the way
  * fires at its own time, in order (a virtual clock's advance; see vclock.h). */
 void eng_advance_to(struct engine *e, int64_t target_ms);
