@@ -33,6 +33,7 @@ static const struct {
     [ENG_MEMORY_BUDGET] = {503, "The server's memory budget for messages is spent: consume some messages, or raise memory_budget"},
     [ENG_STORAGE_UNAVAILABLE] = {503, "Storage is unavailable, try again later"},
     [ENG_SHUTTING_DOWN] = {503, "Server is shutting down, try again later"},
+    [ENG_BACKEND_UNSUPPORTED] = {400, "The PostgreSQL back end cannot do this: the test kit's full peek and event stream need the embedded back end"},
     [API_BAD_REQUEST] = {400, "Bad request"},
     [API_UNAUTHORIZED] = {401, "Unauthorized"},
     [API_FORBIDDEN] = {403, "Forbidden: this token has no access to the project"},
