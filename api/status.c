@@ -40,6 +40,7 @@ static const struct {
     [API_NOT_FOUND] = {404, "Not found"},
     [API_METHOD_NOT_ALLOWED] = {405, "Method not allowed"},
     [API_TOO_LARGE] = {413, "Request body too large"},
+    [API_TOO_MANY_LISTENERS] = {429, "The event stream has 64 listeners already: close one first"},
     [API_TEST_MODE_OFF] = {403, "Test mode is off: the /admin/ routes are for test suites; start anvil with --test-mode (or ANVIL_TEST_MODE=on) to use them"},
 };
 

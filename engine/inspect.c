@@ -182,7 +182,8 @@ static enum eng_status inspect_queue(struct emb *e, struct queue *q, size_t want
             soonest_offer(&s, list_entry(pos, struct message, link), keep[i]);
     }
     res->queue.next_visible_at_ms = s.next_ms;
-    qsort(s.heap, s.n, sizeof(*s.heap), by_time);
+    if (s.n)
+        qsort(s.heap, s.n, sizeof(*s.heap), by_time);
     for (size_t i = 0; st == ENG_OK && i < s.n; i++)
         st = add_message(e, res, s.heap[i].m, newest);
     free(s.heap);
