@@ -33,12 +33,14 @@ static const struct {
     [ENG_MEMORY_BUDGET] = {503, "The server's memory budget for messages is spent: consume some messages, or raise memory_budget"},
     [ENG_STORAGE_UNAVAILABLE] = {503, "Storage is unavailable, try again later"},
     [ENG_SHUTTING_DOWN] = {503, "Server is shutting down, try again later"},
+    [ENG_BACKEND_UNSUPPORTED] = {400, "The PostgreSQL back end cannot do this: the test kit's full peek and event stream need the embedded back end"},
     [API_BAD_REQUEST] = {400, "Bad request"},
     [API_UNAUTHORIZED] = {401, "Unauthorized"},
     [API_FORBIDDEN] = {403, "Forbidden: this token has no access to the project"},
     [API_NOT_FOUND] = {404, "Not found"},
     [API_METHOD_NOT_ALLOWED] = {405, "Method not allowed"},
     [API_TOO_LARGE] = {413, "Request body too large"},
+    [API_TOO_MANY_LISTENERS] = {429, "The event stream has 64 listeners already: close one first"},
     [API_TEST_MODE_OFF] = {403, "Test mode is off: the /admin/ routes are for test suites; start anvil with --test-mode (or ANVIL_TEST_MODE=on) to use them"},
 };
 

@@ -28,6 +28,7 @@ static const char *const status_names[ENG_STATUS_COUNT] = {
     [ENG_MEMORY_BUDGET] = "memory budget",
     [ENG_STORAGE_UNAVAILABLE] = "storage unavailable",
     [ENG_SHUTTING_DOWN] = "shutting down",
+    [ENG_BACKEND_UNSUPPORTED] = "backend unsupported",
 };
 
 const char *eng_status_name(enum eng_status st)

@@ -20,6 +20,7 @@ void eng_result_free(struct eng_result *res)
     for (size_t i = 0; i < res->n_messages; i++) {
         blob_unref(res->messages[i].body);
         blob_unref(res->messages[i].attributes);
+        blob_unref(res->messages[i].push_headers);
     }
     free(res->messages);
     free(res->ids);
@@ -354,4 +355,27 @@ void eng_push_statuses(struct engine *e, struct eng_op *op, const char *project,
         pg_push_statuses(pgb(e), op, project, name, id);
     else
         emb_push_statuses(emb(e), op, project, name, id);
+}
+
+/* ---- the test kit's view ---- */
+
+void eng_inspect(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                 uint32_t n, unsigned states)
+{
+    if (!on_pg(e)) {
+        emb_inspect(emb(e), op, project, name, n, states);
+        return;
+    }
+    /* The PostgreSQL back end's messages are rows other nodes change too; the kit's full
+     * peek is for the embedded back end (docs/testing-with-anvil.md). */
+    struct eng_result res = {.status = ENG_BACKEND_UNSUPPORTED};
+    op->done(op, &res);
+}
+
+void eng_set_observer(struct engine *e, eng_observer_fn fn, void *ctx)
+{
+    if (on_pg(e))
+        return; /* no events: its changes are SQL statements, several nodes' at once */
+    emb(e)->observer = fn;
+    emb(e)->observer_ctx = ctx;
 }
