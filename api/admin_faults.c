@@ -477,12 +477,14 @@ static void hold_free(struct fault_hold *h)
     free(h);
 }
 
-/* The client hung up while its request waited: forget it (nothing was started yet). */
+/* The client hung up while its request waited: forget it (nothing was started yet). The
+ * server may say so twice (when it sees the hang-up, and when the connection ends). */
 static void hold_abandon(struct api_request *req)
 {
     struct fault_hold *h = req->front;
     req->front = NULL;
-    hold_free(h);
+    if (h)
+        hold_free(h);
 }
 
 /* The latency is over: the request goes through again, to meet the decision made at first. */
