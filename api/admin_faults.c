@@ -101,11 +101,10 @@ static void rule_free(struct fault_rule *r)
 
 static void rules_clear(struct admin_faults *f)
 {
-    while (!list_empty(&f->rules)) {
-        struct fault_rule *r = list_entry(f->rules.next, struct fault_rule, link);
-        list_remove(&r->link);
-        rule_free(r);
-    }
+    struct list_node *pos, *tmp;
+    list_for_each_safe(pos, tmp, &f->rules)
+        rule_free(list_entry(pos, struct fault_rule, link));
+    list_init(&f->rules);
     f->n_rules = 0;
 }
 
@@ -568,11 +567,13 @@ void admin_faults_close(struct admin_faults *f)
     if (!f)
         return;
     rules_clear(f);
-    while (!list_empty(&f->holds)) {
-        struct fault_hold *h = list_entry(f->holds.next, struct fault_hold, link);
+    struct list_node *pos, *tmp;
+    list_for_each_safe(pos, tmp, &f->holds) {
+        struct fault_hold *h = list_entry(pos, struct fault_hold, link);
         h->req->front = NULL;
         h->req->on_abandon = NULL;
-        hold_free(h);
+        admin_timer_stop(&h->timer);
+        free(h);
     }
     free(f);
 }

@@ -534,3 +534,28 @@ def test_list_get_and_delete_rules():
     assert (st, body) == (200, {"msg": "Deleted", "removed": 1}), (st, body)
     assert srv.req("PUT", "/admin/faults")[0] == 405
     assert srv.req("POST", "/admin/faults/" + b)[0] == 405
+
+
+def test_sigterm_waits_for_a_held_request_then_exits_0():
+    with Server.start() as s:
+        proj = s.project("p")
+        proj.post("q", "x")
+        st, body, _ = s.req("POST", "/admin/faults", {"route": "peek", "latency_ms": 500})
+        assert st == 201, (st, body)
+        result = {}
+
+        def held():
+            c = s.client()
+            try:
+                result["answer"] = proj.req("GET", proj.path("q", "messages"), client=c)
+            finally:
+                c.close()
+
+        t = threading.Thread(target=held)
+        t.start()
+        time.sleep(0.15)
+        s.signal(harness.signal.SIGTERM)
+        t.join(10)
+        st, body, _ = result["answer"]
+        assert st == 200 and body["messages"][0]["body"] == "x", (st, body)
+        assert s.wait_exit(10) == 0
