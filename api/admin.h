@@ -31,6 +31,16 @@ int admin_load_file(struct admin *a, const char *path, char *err, size_t err_len
 /* Answers a request whose first path segment is "admin" (segments percent-decoded). */
 void admin_handle(struct api *api, struct api_request *req, char **seg, size_t n);
 
+/* Fault injection (admin_faults.c), asked by a front once it has admitted a request and
+ * before its handler runs: route is the endpoint's name ("post", "reserve"..., or
+ * "sqs:SendMessage" on the SQS front), project and queue those the request names (NULL:
+ * none). Returns 0: handle the request; an HTTP status (400-599): answer with it instead,
+ * *msg its text (valid until the next call); -1: the kit holds the request (added latency)
+ * and will pass it to api_handle() again when the time is up, where this call returns the
+ * decision made now. */
+int admin_fault_check(struct admin *a, struct api_request *req, const char *route,
+                      const char *project, const char *queue, const char **msg);
+
 /* Real-time timers of the kit (added latency, a push sink's slow answers; they run on wall
  * time even while the engine's clock is frozen): milliseconds until the next is due (-1:
  * none), and running those that are due. The loop calls both every turn. */

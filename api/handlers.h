@@ -44,8 +44,14 @@ bool api_valid_utf8(const char *s, size_t len);
  * no token of ours, API_FORBIDDEN when it is not for this project. Dev mode: always ENG_OK. */
 int api_check_token(const struct api *api, const char *token, const char *project);
 
+/* The name of the i-th v3 endpoint ("queue_list", "post", "reserve"...; NULL past the end),
+ * as the test kit's fault rules name them (api/admin_faults.c). */
+const char *api_route_name(size_t i);
+
 /* sqs.c: the SQS front */
 bool sqs_claims(struct api_request *req);
+/* True when name is an SQS action the front offers ("SendMessage"...). */
+bool sqs_action_known(const char *name);
 void sqs_handle(struct api *api, struct api_request *req);
 /* A queue or project name: 1 to 255 bytes of UTF-8 without control characters or '/'. */
 bool api_valid_name(const char *s);

@@ -234,27 +234,48 @@ static void stats(struct api *api, struct api_request *req, const struct route *
 
 typedef void (*handler_fn)(struct api *api, struct api_request *req, const struct route *rt);
 
+/* name: the endpoint's name for the test kit's fault rules (api/admin_faults.c); NULL for
+ * /health and /stats, which faults leave alone. */
 struct endpoint {
     const char *method;
     handler_fn fn;
+    const char *name;
 };
 
-#define ENDPOINTS(name, ...) static const struct endpoint name[] = {__VA_ARGS__, {NULL, NULL}}
-ENDPOINTS(health_eps, {"GET", health}, {"HEAD", health});
-ENDPOINTS(stats_eps, {"GET", stats});
-ENDPOINTS(queues_eps, {"GET", v3_list_queues});
-ENDPOINTS(queue_eps, {"GET", v3_get_queue}, {"PUT", v3_put_queue}, {"PATCH", v3_patch_queue},
-          {"DELETE", v3_delete_queue});
-ENDPOINTS(messages_eps, {"POST", v3_post_messages}, {"GET", v3_peek_messages},
-          {"DELETE", v3_delete_messages});
-ENDPOINTS(reservations_eps, {"POST", v3_reserve});
-ENDPOINTS(webhook_eps, {"POST", v3_webhook});
-ENDPOINTS(subscribers_eps, {"POST", v3_subscribers}, {"PUT", v3_subscribers},
-          {"DELETE", v3_subscribers});
-ENDPOINTS(message_eps, {"GET", v3_get_message}, {"DELETE", v3_delete_message});
-ENDPOINTS(touch_eps, {"POST", v3_touch});
-ENDPOINTS(release_eps, {"POST", v3_release});
-ENDPOINTS(push_statuses_eps, {"GET", v3_push_statuses});
+#define ENDPOINTS(name, ...) static const struct endpoint name[] = {__VA_ARGS__, {NULL, NULL, NULL}}
+ENDPOINTS(health_eps, {"GET", health, NULL}, {"HEAD", health, NULL});
+ENDPOINTS(stats_eps, {"GET", stats, NULL});
+ENDPOINTS(queues_eps, {"GET", v3_list_queues, "queue_list"});
+ENDPOINTS(queue_eps, {"GET", v3_get_queue, "queue_get"}, {"PUT", v3_put_queue, "queue_put"},
+          {"PATCH", v3_patch_queue, "queue_patch"}, {"DELETE", v3_delete_queue, "queue_delete"});
+ENDPOINTS(messages_eps, {"POST", v3_post_messages, "post"}, {"GET", v3_peek_messages, "peek"},
+          {"DELETE", v3_delete_messages, "delete_many"});
+ENDPOINTS(reservations_eps, {"POST", v3_reserve, "reserve"});
+ENDPOINTS(webhook_eps, {"POST", v3_webhook, "webhook"});
+ENDPOINTS(subscribers_eps, {"POST", v3_subscribers, "subscribers"},
+          {"PUT", v3_subscribers, "subscribers"}, {"DELETE", v3_subscribers, "subscribers"});
+ENDPOINTS(message_eps, {"GET", v3_get_message, "get"}, {"DELETE", v3_delete_message, "delete"});
+ENDPOINTS(touch_eps, {"POST", v3_touch, "touch"});
+ENDPOINTS(release_eps, {"POST", v3_release, "release"});
+ENDPOINTS(push_statuses_eps, {"GET", v3_push_statuses, "push_statuses"});
+
+/* The i-th endpoint name (each once, in the order of the tables above); NULL past the end. */
+const char *api_route_name(size_t i)
+{
+    static const struct endpoint *const tables[] = {
+        queues_eps, queue_eps, messages_eps, reservations_eps, webhook_eps, subscribers_eps,
+        message_eps, touch_eps, release_eps, push_statuses_eps};
+    const char *last = NULL;
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+        for (const struct endpoint *ep = tables[t]; ep->method; ep++) {
+            if (last && strcmp(last, ep->name) == 0)
+                continue; /* one name for several methods (subscribers) */
+            if (i-- == 0)
+                return ep->name;
+            last = ep->name;
+        }
+    return NULL;
+}
 
 /* Which endpoint table a path names, filling in rt; NULL with *status when none does. */
 static const struct endpoint *match_path(char **seg, size_t n, struct route *rt, int *status)
@@ -324,6 +345,20 @@ static int admit(const struct api *api, struct api_request *req, const struct ro
     return ENG_OK;
 }
 
+/* The test kit's fault rules (api/admin_faults.c): true when they answered the request
+ * (an injected error) or hold it (added latency: api_handle() runs it again later). */
+static bool injected_fault(struct api *api, struct api_request *req, const char *name,
+                           const struct route *rt)
+{
+    if (!api->admin || !name)
+        return false;
+    const char *msg = NULL;
+    int http = admin_fault_check(api->admin, req, name, rt->project, rt->queue, &msg);
+    if (http > 0)
+        api_reply_msg(req, http, msg);
+    return http != 0;
+}
+
 static void route(struct api *api, struct api_request *req, char **seg, size_t n)
 {
     if (n >= 1 && is(seg[0], "admin")) {
@@ -339,7 +374,8 @@ static void route(struct api *api, struct api_request *req, char **seg, size_t n
             if (method_is(req, eps->method)) {
                 if (rt.has_message_id && rt.message_id == 0)
                     break; /* not a message id: no such message */
-                eps->fn(api, req, &rt);
+                if (!injected_fault(api, req, eps->name, &rt))
+                    eps->fn(api, req, &rt);
                 return;
             }
         status = eps->method ? ENG_MESSAGE_NOT_FOUND : API_METHOD_NOT_ALLOWED;

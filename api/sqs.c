@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin.h"
 #include "handlers.h"
 #include "sigv.h"
 #include "status.h"
@@ -634,6 +635,53 @@ static bool read_params(struct sqs_call *c)
     return req->body_len == 0 || form_parse(&c->params, req->body, req->body_len) == 0;
 }
 
+bool sqs_action_known(const char *name)
+{
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+        if (strcmp(name, actions[i].name) == 0)
+            return true;
+    return false;
+}
+
+/* The SQS error an injected HTTP status stands for (the SQS table decides the answer's
+ * status): a 403 on a receipt handle is the SQS form of "Reservation timed out". */
+static enum sqs_error fault_error(int http, const char *action)
+{
+    bool on_handle = strncmp(action, "DeleteMessage", 13) == 0 ||
+                     strncmp(action, "ChangeMessageVisibility", 23) == 0;
+    switch (http) {
+    case 503:
+        return SQS_SERVICE_UNAVAILABLE;
+    case 404:
+        return SQS_NON_EXISTENT_QUEUE;
+    case 403:
+        return on_handle ? SQS_RECEIPT_HANDLE_INVALID : SQS_ACCESS_DENIED;
+    case 401:
+        return SQS_INVALID_CLIENT_TOKEN;
+    default:
+        return http >= 500 ? SQS_INTERNAL_FAILURE : SQS_INVALID_PARAMETER_VALUE;
+    }
+}
+
+/* The test kit's fault rules (api/admin_faults.c), as "sqs:<Action>": true when they
+ * answered the call (an injected error) or hold the request (added latency: api_handle()
+ * runs it again from the start later, so this call is freed now). */
+static bool injected_fault(struct sqs_call *c)
+{
+    if (!c->api->admin)
+        return false;
+    char route[80];
+    snprintf(route, sizeof(route), "sqs:%.70s", c->action);
+    const char *queue = c->queue ? c->queue : sqs_param(c, "QueueName");
+    const char *msg;
+    int http = admin_fault_check(c->api->admin, c->req, route, c->project, queue, &msg);
+    if (http < 0)
+        call_free(c); /* the kit owns req->front and req->on_abandon now */
+    else if (http > 0)
+        sqs_fail(c, fault_error(http, c->action), NULL);
+    return http != 0;
+}
+
 void sqs_handle(struct api *api, struct api_request *req)
 {
     struct sqs_call *c = calloc(1, sizeof(*c));
@@ -696,7 +744,8 @@ void sqs_handle(struct api *api, struct api_request *req)
     }
     for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
         if (strcmp(c->action, actions[i].name) == 0) {
-            actions[i].fn(c);
+            if (!injected_fault(c))
+                actions[i].fn(c);
             return;
         }
     for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)

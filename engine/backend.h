@@ -13,6 +13,7 @@ enum eng_backend { ENG_BACKEND_EMBEDDED = 0, ENG_BACKEND_POSTGRES };
 /* The first member of every back end's own engine structure. */
 struct engine {
     enum eng_backend backend;
+    uint64_t fail_writes; /* the test kit: how many more writing calls to refuse (engine.c) */
 };
 
 /* Results (engine.c): a back end fills op->res and moves it out before calling done(). */

@@ -1,7 +1,7 @@
 /* engine/engine.c — engine.h's calls, each passed to the back end the engine
- * belongs to (see backend.h). Only the embedded back end exists so far, so
- * every call goes there; the PostgreSQL back end (docs/scale-out.md) will be
- * chosen here by eng_options. */
+ * belongs to (see backend.h): the embedded one, or the PostgreSQL one
+ * (docs/scale-out.md) when eng_options names a database. Calls that change state
+ * pass the test kit's storage faults first (eng_fail_next_writes). */
 #include "core.h"
 #include "push.h"
 
@@ -38,6 +38,28 @@ void eng_result_free(struct eng_result *res)
 
 /* ---- the calls ---- */
 
+void eng_fail_next_writes(struct engine *e, uint64_t n)
+{
+    e->fail_writes = n;
+}
+
+uint64_t eng_writes_to_fail(const struct engine *e)
+{
+    return e->fail_writes;
+}
+
+/* True when the test kit said this write must fail: op is answered ENG_STORAGE_UNAVAILABLE
+ * (before the call returns, as a back end may) and the back end never sees the call. */
+static bool write_refused(struct engine *e, struct eng_op *op)
+{
+    if (e->fail_writes == 0)
+        return false;
+    e->fail_writes--;
+    struct eng_result res = {.status = ENG_STORAGE_UNAVAILABLE};
+    op->in_flight = false;
+    op->done(op, &res);
+    return true;
+}
 
 static struct emb *emb(struct engine *e)
 {
@@ -200,6 +222,8 @@ void eng_queue_get(struct engine *e, struct eng_op *op, const char *project, con
 void eng_queue_put(struct engine *e, struct eng_op *op, const char *project, const char *name,
                    const struct eng_queue_config *cfg)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_queue_put(pgb(e), op, project, name, cfg);
     else
@@ -209,6 +233,8 @@ void eng_queue_put(struct engine *e, struct eng_op *op, const char *project, con
 void eng_queue_patch(struct engine *e, struct eng_op *op, const char *project, const char *name,
                      const struct eng_queue_config *cfg)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_queue_patch(pgb(e), op, project, name, cfg);
     else
@@ -217,6 +243,8 @@ void eng_queue_patch(struct engine *e, struct eng_op *op, const char *project, c
 
 void eng_queue_delete(struct engine *e, struct eng_op *op, const char *project, const char *name)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_queue_delete(pgb(e), op, project, name);
     else
@@ -226,6 +254,8 @@ void eng_queue_delete(struct engine *e, struct eng_op *op, const char *project, 
 void eng_subscribers(struct engine *e, struct eng_op *op, const char *project, const char *name,
                      enum eng_subscriber_edit edit, const struct eng_subscriber *subs, size_t n)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_subscribers(pgb(e), op, project, name, edit, subs, n);
     else
@@ -235,6 +265,8 @@ void eng_subscribers(struct engine *e, struct eng_op *op, const char *project, c
 void eng_post(struct engine *e, struct eng_op *op, const char *project, const char *name,
               const struct eng_post_msg *msgs, size_t n)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_post(pgb(e), op, project, name, msgs, n);
     else
@@ -244,6 +276,8 @@ void eng_post(struct engine *e, struct eng_op *op, const char *project, const ch
 void eng_post_existing(struct engine *e, struct eng_op *op, const char *project, const char *name,
                        const struct eng_post_msg *msgs, size_t n)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_post_existing(pgb(e), op, project, name, msgs, n);
     else
@@ -253,6 +287,8 @@ void eng_post_existing(struct engine *e, struct eng_op *op, const char *project,
 void eng_reserve(struct engine *e, struct eng_op *op, const char *project, const char *name,
                  const struct eng_reserve_args *args)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_reserve(pgb(e), op, project, name, args);
     else
@@ -280,6 +316,8 @@ void eng_get(struct engine *e, struct eng_op *op, const char *project, const cha
 void eng_delete(struct engine *e, struct eng_op *op, const char *project, const char *name,
                 uint64_t id, const char *reservation_id, const char *subscriber_name)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_delete(pgb(e), op, project, name, id, reservation_id, subscriber_name);
     else
@@ -289,6 +327,8 @@ void eng_delete(struct engine *e, struct eng_op *op, const char *project, const 
 void eng_delete_many(struct engine *e, struct eng_op *op, const char *project, const char *name,
                      const struct eng_delete_item *items, size_t n)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_delete_many(pgb(e), op, project, name, items, n);
     else
@@ -297,6 +337,8 @@ void eng_delete_many(struct engine *e, struct eng_op *op, const char *project, c
 
 void eng_clear(struct engine *e, struct eng_op *op, const char *project, const char *name)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_clear(pgb(e), op, project, name);
     else
@@ -306,6 +348,8 @@ void eng_clear(struct engine *e, struct eng_op *op, const char *project, const c
 void eng_touch(struct engine *e, struct eng_op *op, const char *project, const char *name,
                uint64_t id, const char *reservation_id, uint32_t timeout_s)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_touch(pgb(e), op, project, name, id, reservation_id, timeout_s);
     else
@@ -315,6 +359,8 @@ void eng_touch(struct engine *e, struct eng_op *op, const char *project, const c
 void eng_release(struct engine *e, struct eng_op *op, const char *project, const char *name,
                  uint64_t id, const char *reservation_id, uint32_t delay_s)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_release(pgb(e), op, project, name, id, reservation_id, delay_s);
     else
@@ -325,6 +371,8 @@ void eng_change_visibility(struct engine *e, struct eng_op *op, const char *proj
                            const char *name, uint64_t id, const char *reservation_id,
                            uint32_t timeout_s)
 {
+    if (write_refused(e, op))
+        return;
     if (on_pg(e))
         pg_change_visibility(pgb(e), op, project, name, id, reservation_id, timeout_s);
     else

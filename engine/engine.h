@@ -276,6 +276,14 @@ void eng_stats(const struct engine *e, struct eng_stats *out);
 
 void eng_cancel(struct engine *e, struct eng_op *op);
 
+/* The test kit's storage faults (docs/testing-with-anvil.md): the next n calls that would
+ * change state (queue put, patch, delete, subscribers, post, reserve, delete, delete_many,
+ * clear, touch, release, change_visibility) answer ENG_STORAGE_UNAVAILABLE at once,
+ * before the back end sees them, so nothing changes. Reads, timers and push answers are
+ * not counted. n replaces what was left; 0 ends it. Both back ends. */
+void eng_fail_next_writes(struct engine *e, uint64_t n);
+uint64_t eng_writes_to_fail(const struct engine *e); /* how many are left */
+
 void eng_queue_list(struct engine *e, struct eng_op *op, const char *project,
                     const char *prefix, const char *previous, uint32_t per_page);
 void eng_queue_get(struct engine *e, struct eng_op *op, const char *project, const char *name);

@@ -432,7 +432,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
-    if (r->dispatched && !r->has_response)
+    if (r->dispatched && !r->has_response && !r->hung_up) /* hung up: abandoned already */
         api_abandon(h->api, &r->api);
     unwatch(r);
     if (list_linked(&r->suspended_link))

@@ -199,6 +199,22 @@ def test_client_that_gives_up_does_not_swallow_a_message():
     assert [m["id"] for m in msgs] == [mid], msgs
 
 
+def test_sqs_long_poll_whose_client_hangs_up_is_forgotten_once():
+    # The hang-up and the connection's end both reach the server: the SQS call must be
+    # freed once, not twice (this crashed the server).
+    sqs = srv.project("000000000000")
+    sqs.create("hq")
+    body = b'{"QueueUrl": "http://127.0.0.1/000000000000/hq", "WaitTimeSeconds": 5}'
+    c = srv.client()
+    c._connect()
+    c.conn.request("POST", "/", body=body, headers={"X-Amz-Target": "AmazonSQS.ReceiveMessage",
+                                                    "Content-Type": "application/x-amz-json-1.0"})
+    time.sleep(0.3)
+    c.close()
+    time.sleep(0.3)
+    assert srv.healthy()
+
+
 def test_sigterm_answers_pending_long_poll_with_empty_list_and_exits_0():
     with Server.start() as s:
         proj = s.project("p")
