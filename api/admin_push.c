@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,6 +221,16 @@ static void sink_forget_requests(struct sink *s)
     s->bytes = 0;
 }
 
+static void sink_free(struct admin_push *p, struct sink *s);
+
+static void sinks_clear(struct admin_push *p)
+{
+    struct list_node *pos, *next;
+    list_for_each_safe(pos, next, &p->sinks) {
+        sink_free(p, list_entry(pos, struct sink, link));
+    }
+}
+
 static void sink_free(struct admin_push *p, struct sink *s)
 {
     list_remove(&s->link);
@@ -391,15 +402,13 @@ static void add_header(void *ctx, const char *name, const char *value)
 {
     json_t *headers = ctx;
     json_t *old = json_object_get(headers, name);
-    if (old && json_is_string(old)) { /* a repeated header: one value, as HTTP allows */
-        size_t a = json_string_length(old), b = strlen(value);
-        char *both = malloc(a + b + 3);
+    if (json_is_string(old)) { /* a repeated header: one value, as HTTP allows */
+        size_t len = json_string_length(old) + strlen(value) + 3;
+        char *both = malloc(len);
         if (!both)
             return;
-        memcpy(both, json_string_value(old), a);
-        memcpy(both + a, ", ", 2);
-        memcpy(both + a + 2, value, b + 1);
-        json_object_set_new(headers, name, text_json(both, a + b + 2));
+        snprintf(both, len, "%s, %s", json_string_value(old), value);
+        json_object_set_new(headers, name, text_json(both, strlen(both)));
         free(both);
         return;
     }
@@ -614,8 +623,7 @@ static void sinks_route(struct admin_push *p, struct api_request *req, char **se
         if (is(m, "GET")) {
             sinks_list(p, req);
         } else if (is(m, "DELETE")) {
-            while (!list_empty(&p->sinks))
-                sink_free(p, list_entry(p->sinks.next, struct sink, link));
+            sinks_clear(p);
             api_reply_msg(req, 200, "Deleted");
         } else {
             api_reply_error(req, API_METHOD_NOT_ALLOWED, NULL);
@@ -784,6 +792,14 @@ static void failing_free(struct admin_push *p, struct failing *f)
     failing_destroy(f);
 }
 
+static void failing_clear(struct admin_push *p)
+{
+    struct list_node *pos, *next;
+    list_for_each_safe(pos, next, &p->failing) {
+        failing_free(p, list_entry(pos, struct failing, link));
+    }
+}
+
 static bool failing_matches(const struct failing *f, const struct eng_push_attempt *at)
 {
     return (!f->url || strncmp(at->url, f->url, strlen(f->url)) == 0) &&
@@ -879,21 +895,18 @@ static void failing_route(struct admin_push *p, struct api_request *req, char **
     } else if (n == 3 && is(m, "GET")) {
         failing_list(p, req);
     } else if (n == 3 && is(m, "DELETE")) {
-        while (!list_empty(&p->failing))
-            failing_free(p, list_entry(p->failing.next, struct failing, link));
+        failing_clear(p);
         api_reply_msg(req, 200, "Deleted");
     } else if (n == 4 && is(m, "DELETE")) {
         uint32_t id = 0;
+        struct failing *found = NULL;
         struct list_node *pos;
-        bool found = false;
         if (parse_uint_text(seg[3], UINT32_MAX, &id))
-            for (pos = p->failing.next; !found && pos != &p->failing; pos = pos->next) {
-                struct failing *f = list_entry(pos, struct failing, link);
-                if (f->id == id) {
-                    failing_free(p, f);
-                    found = true;
-                }
-            }
+            for (pos = p->failing.next; !found && pos != &p->failing; pos = pos->next)
+                if (list_entry(pos, struct failing, link)->id == id)
+                    found = list_entry(pos, struct failing, link);
+        if (found)
+            failing_free(p, found);
         if (found)
             api_reply_msg(req, 200, "Deleted");
         else
@@ -961,15 +974,14 @@ void admin_push_close(struct admin_push *p)
 {
     if (!p)
         return;
-    while (!list_empty(&p->replies)) { /* none once the server stopped: freed all the same */
-        struct sink_reply *r = list_entry(p->replies.next, struct sink_reply, link);
-        r->req->on_abandon = NULL;
+    struct list_node *pos, *next;
+    list_for_each_safe(pos, next, &p->replies) { /* none once the server stopped */
+        struct sink_reply *r = list_entry(pos, struct sink_reply, link);
+        r->req->front = NULL;
         reply_free(r);
     }
-    while (!list_empty(&p->sinks))
-        sink_free(p, list_entry(p->sinks.next, struct sink, link));
-    while (!list_empty(&p->failing))
-        failing_free(p, list_entry(p->failing.next, struct failing, link));
+    sinks_clear(p);
+    failing_clear(p);
     log_clear(p);
     free(p->log);
     free(p);
