@@ -191,7 +191,7 @@ static void tell_hooks(struct pusher *p, const struct transfer *t, int status, c
     p->hooks.after(p->hooks.ctx, &a);
 }
 
-/* Answers, at the start of a run, the requests the hooks kept back (those kept back while
+/* Answers, on each run, the requests the hooks kept back (those kept back while
  * answering wait for the next run). */
 static void answer_faked(struct pusher *p)
 {

@@ -482,3 +482,21 @@ def test_sink_needs_no_token_where_the_rest_of_the_kit_does():
         assert wait_for(lambda: len(s.req("GET", "/admin/sinks/t/requests")[1]["requests"]) == 1)
         [e] = s.req("GET", "/admin/push-log", headers=auth)[1]["attempts"]
         assert e["status"] == 200, e
+
+
+# ---- the event stream ----
+
+def test_each_push_attempt_is_an_event_on_the_stream():
+    st, body, _ = srv.req("GET", "/admin/events?format=json")  # arms the history
+    assert st == 200, (st, body)
+    s = unique("sink")
+    configure(s, statuses=[503])
+    q = push_queue([("s", sink_url(s))], retries=0)
+    [msg_id] = P.post(q, "watched")
+    assert wait_for(lambda: gone(q, msg_id))
+    st, body, _ = srv.req("GET", "/admin/events?format=json&types=push_attempt&queue=" + q)
+    assert st == 200, (st, body)
+    [ev] = body["events"]
+    assert ev["type"] == "push_attempt" and ev["id"] == msg_id and ev["project"] == "p", ev
+    assert (ev["subscriber"], ev["try_no"], ev["status"], ev["result"]) == ("s", 1, 503, "failed"), ev
+    assert ev["url"] == sink_url(s) and ev["faked"] is False, ev
