@@ -47,4 +47,12 @@ int admin_fault_check(struct admin *a, struct api_request *req, const char *rout
 int64_t admin_next_timeout_ms(struct admin *a);
 void admin_run_timers(struct admin *a);
 
+/* The push log and failing push subscribers (admin_push.c) watch anvil's pusher through
+ * these two, which server/main.c hands to it as its hooks (server/pusher.h) with the kit
+ * as ctx: before_send records when a request goes out and keeps back those a
+ * failing-subscriber rule matches (true, with the rule's answer in *status); after logs
+ * each outcome. */
+bool admin_push_before_send(void *kit, struct eng_push_attempt *at, int *status);
+void admin_push_after(void *kit, const struct eng_push_attempt *at);
+
 #endif

@@ -79,6 +79,10 @@ struct api_request;
 typedef const char *(*api_lookup_fn)(struct api_request *req, const char *name);
 /* Sends status and body (malloc'd JSON, ownership passes to the callee). */
 typedef void (*api_respond_fn)(struct api_request *req, int status, char *body, size_t len);
+/* Calls fn for every request header, in the order received (the test kit's push sink
+ * records them all). */
+typedef void (*api_header_fn)(void *ctx, const char *name, const char *value);
+typedef void (*api_each_header_fn)(struct api_request *req, api_header_fn fn, void *ctx);
 
 struct api_request {
     const char *method;
@@ -92,6 +96,7 @@ struct api_request {
      * NULL when out of memory (then respond() as usual). The member is NULL where there is
      * no server to stream from (the fuzz targets). A stream does not hold up a shutdown. */
     struct api_stream *(*stream)(struct api_request *req, int status, const char *content_type);
+    api_each_header_fn each_header; /* NULL: the server cannot list them */
     const char *query_string; /* as received, without '?'; NULL when none */
     /* Set by the front before it responds: the answer's Content-Type (NULL: JSON) and one
      * extra header (both NULL: none). Static strings or the front's until respond(). */

@@ -362,6 +362,22 @@ struct eng_pusher {
 };
 
 void eng_set_pusher(struct engine *e, const struct eng_pusher *pusher);
+
+/* One request a pusher made (or was told not to make), as it reports it to whoever watches
+ * it (server/pusher.h's hooks: the test kit's push log and failing subscribers). The engine
+ * never sees one; it lives here because both sides of that hook (server/ and api/) build on
+ * engine.h. The strings are borrowed for the call. */
+struct eng_push_attempt {
+    const char *project, *queue, *subscriber, *url;
+    uint64_t msg_id;
+    uint32_t try_no;          /* 1 for a subscriber's first try */
+    int64_t sent_at_ms;       /* whatever the watcher set before the request went out */
+    int status;               /* the answer: an HTTP status, or -1 when none came */
+    const char *error;        /* with -1: why (libcurl's text, or the watcher's) */
+    bool timed_out;           /* with -1: push_timeout (or the connect timeout) ran out */
+    bool faked;               /* the watcher answered in its place: nothing was sent */
+    int64_t latency_us;       /* from sending to the answer (0 when faked) */
+};
 /* The answer to a request: an HTTP status, or -1 when none came (error, timeout). */
 void eng_push_answer(struct engine *e, uint64_t msg_id, uint32_t subscriber, uint32_t try_no,
                      uint32_t slot, int status);

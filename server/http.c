@@ -263,6 +263,27 @@ static const char *lookup_query(struct api_request *areq, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+struct header_visit {
+    api_header_fn fn;
+    void *ctx;
+};
+
+static enum MHD_Result visit_header(void *cls, enum MHD_ValueKind kind, const char *name,
+                                    const char *value)
+{
+    (void)kind;
+    struct header_visit *v = cls;
+    v->fn(v->ctx, name, value ? value : "");
+    return MHD_YES;
+}
+
+static void each_header(struct api_request *areq, api_header_fn fn, void *ctx)
+{
+    struct http_req *r = (struct http_req *)areq;
+    struct header_visit v = {fn, ctx};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, visit_header, &v);
+}
+
 static void respond(struct api_request *areq, int status, char *body, size_t len)
 {
     struct http_req *r = (struct http_req *)areq;
@@ -294,6 +315,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->api.query = lookup_query;
     r->api.respond = respond;
     r->api.stream = stream_open;
+    r->api.each_header = each_header;
     return r;
 }
 

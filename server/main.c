@@ -251,6 +251,10 @@ int main(int argc, char **argv)
     if (!(pusher = pusher_open(engine, &popt, err, sizeof(err))) ||
         loop_attach_pusher(&loop, pusher, err, sizeof(err)) != 0)
         goto out;
+    if (api.admin) /* the test kit's push log and failing subscribers */
+        pusher_set_hooks(pusher, &(struct pusher_hooks){.before_send = admin_push_before_send,
+                                                        .after = admin_push_after,
+                                                        .ctx = api.admin});
 
     if (cfg.init_file && cfg.init_file[0] &&
         admin_load_file(api.admin, cfg.init_file, err, sizeof(err)) != 0)

@@ -25,6 +25,8 @@ struct pusher {
     uint32_t in_flight;
     struct list_node transfers; /* every transfer out, for the close */
     struct list_node posted;    /* error-queue posts answered: freed at the next run */
+    struct list_node faked;     /* requests the hooks answered: reported at the next run */
+    struct pusher_hooks hooks;
     /* Requests that could not even start (out of memory): answered -1 at the next run,
      * never from inside the engine's call that asked for them. */
     struct unsent { uint64_t msg_id; uint32_t subscriber, try_no, slot; } unsent[256];
@@ -42,6 +44,12 @@ struct transfer {
     uint64_t msg_id;
     uint32_t subscriber, try_no, slot;
     char error[CURL_ERROR_SIZE];
+    /* With hooks: what they are told (labels holds project, queue, subscriber name and
+     * url, each NUL-terminated), and the answer they gave for a request kept back. */
+    char *labels;
+    int64_t sent_at_ms, sent_us;
+    int fake_status;
+    const char *fake_error;
 };
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -115,7 +123,103 @@ static void transfer_free(struct transfer *t)
     curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
     blob_unref(t->body);
+    free(t->labels);
     free(t);
+}
+
+/* ---- the hooks ---- */
+
+static char *labels_of(const struct eng_push_request *req)
+{
+    const char *parts[4] = {req->project, req->queue, req->sub->name, req->sub->url};
+    size_t len = 0;
+    for (int i = 0; i < 4; i++)
+        len += strlen(parts[i]) + 1;
+    char *labels = malloc(len), *at = labels;
+    for (int i = 0; labels && i < 4; i++) {
+        size_t n = strlen(parts[i]) + 1;
+        memcpy(at, parts[i], n);
+        at += n;
+    }
+    return labels;
+}
+
+static struct eng_push_attempt attempt_of(const struct transfer *t)
+{
+    struct eng_push_attempt a = {.msg_id = t->msg_id, .try_no = t->try_no,
+                                 .sent_at_ms = t->sent_at_ms, .status = -1, .error = ""};
+    const char **parts[4] = {&a.project, &a.queue, &a.subscriber, &a.url};
+    const char *at = t->labels;
+    for (int i = 0; i < 4; i++) {
+        *parts[i] = at;
+        at += strlen(at) + 1;
+    }
+    return a;
+}
+
+/* Shows the hooks a request about to go out; true when they keep it back (it then waits
+ * on the faked list for the next run). */
+static bool kept_back(struct pusher *p, struct transfer *t, const struct eng_push_request *req)
+{
+    if ((!p->hooks.before_send && !p->hooks.after) || !(t->labels = labels_of(req)))
+        return false;
+    struct eng_push_attempt a = attempt_of(t);
+    int status = -1;
+    bool keep = p->hooks.before_send && p->hooks.before_send(p->hooks.ctx, &a, &status);
+    t->sent_at_ms = a.sent_at_ms;
+    t->sent_us = clock_mono_us();
+    if (!keep)
+        return false;
+    t->fake_status = status;
+    t->fake_error = a.error; /* the watcher's static text */
+    list_push_back(&p->faked, &t->link);
+    p->in_flight++;
+    return true;
+}
+
+static void tell_hooks(struct pusher *p, const struct transfer *t, int status, const char *error,
+                       bool timed_out, bool faked)
+{
+    if (!p->hooks.after || !t->labels)
+        return;
+    struct eng_push_attempt a = attempt_of(t);
+    a.status = status;
+    a.error = error ? error : "";
+    a.timed_out = timed_out;
+    a.faked = faked;
+    a.latency_us = faked ? 0 : clock_mono_us() - t->sent_us;
+    p->hooks.after(p->hooks.ctx, &a);
+}
+
+/* Answers, on each run, the requests the hooks kept back (those kept back while
+ * answering wait for the next run). */
+static void answer_faked(struct pusher *p)
+{
+    struct list_node now;
+    list_init(&now);
+    if (list_empty(&p->faked))
+        return;
+    now.next = p->faked.next; /* take the whole list */
+    now.prev = p->faked.prev;
+    now.next->prev = &now;
+    now.prev->next = &now;
+    list_init(&p->faked);
+    while (!list_empty(&now)) {
+        struct transfer *t = list_entry(now.next, struct transfer, link);
+        list_remove(&t->link);
+        p->in_flight--;
+        tell_hooks(p, t, t->fake_status, t->fake_error, false, true);
+        uint64_t id = t->msg_id;
+        uint32_t sub = t->subscriber, try_no = t->try_no, slot = t->slot;
+        int status = t->fake_status;
+        transfer_free(t);
+        eng_push_answer(p->engine, id, sub, try_no, slot, status);
+    }
+}
+
+void pusher_set_hooks(struct pusher *p, const struct pusher_hooks *hooks)
+{
+    p->hooks = hooks ? *hooks : (struct pusher_hooks){0};
 }
 
 /* The request for one subscriber: the body as posted, the contract's headers (User-Agent
@@ -134,8 +238,7 @@ static void send_request(void *ctx, const struct eng_push_request *req)
 {
     struct pusher *p = ctx;
     struct transfer *t = calloc(1, sizeof(*t));
-    if (!t || !(t->easy = curl_easy_init())) {
-        free(t);
+    if (!t) {
         unsent(p, req);
         return;
     }
@@ -145,6 +248,13 @@ static void send_request(void *ctx, const struct eng_push_request *req)
     t->subscriber = req->subscriber;
     t->try_no = req->try_no;
     t->slot = req->slot;
+    if (kept_back(p, t, req))
+        return;
+    if (!(t->easy = curl_easy_init())) {
+        transfer_free(t);
+        unsent(p, req);
+        return;
+    }
     t->body = blob_ref(req->body);
     char id[24], url[4096];
     snprintf(id, sizeof(id), "%llu", (unsigned long long)req->msg_id);
@@ -273,14 +383,17 @@ static void reap(struct pusher *p)
         struct transfer *t = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         long code = -1;
-        if (msg->data.result == CURLE_OK)
+        const char *why = NULL;
+        if (msg->data.result == CURLE_OK) {
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-        else
+        } else {
+            why = t->error[0] ? t->error : curl_easy_strerror(msg->data.result);
             log_msg(LOG_INFO, "push of message %llu to subscriber %u: %s",
-                    (unsigned long long)t->msg_id, t->subscriber,
-                    t->error[0] ? t->error : curl_easy_strerror(msg->data.result));
+                    (unsigned long long)t->msg_id, t->subscriber, why);
+        }
         curl_multi_remove_handle(p->multi, msg->easy_handle);
         p->in_flight--;
+        tell_hooks(p, t, (int)code, why, msg->data.result == CURLE_OPERATION_TIMEDOUT, false);
         uint64_t id = t->msg_id;
         uint32_t sub = t->subscriber, try_no = t->try_no, slot = t->slot;
         transfer_free(t);
@@ -304,6 +417,7 @@ void pusher_run(struct pusher *p, bool readable)
         curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
     reap(p);
+    answer_faked(p);
     free_posted(p);
     uint32_t n_unsent = p->n_unsent;
     p->n_unsent = 0;
@@ -314,6 +428,8 @@ void pusher_run(struct pusher *p, bool readable)
 
 int64_t pusher_next_timeout_ms(const struct pusher *p)
 {
+    if (!list_empty(&p->faked) || p->n_unsent)
+        return 0; /* answers to report at the next run */
     if (p->timeout_at_ms < 0)
         return -1;
     int64_t left = p->timeout_at_ms - clock_mono_us() / 1000;
@@ -344,6 +460,7 @@ struct pusher *pusher_open(struct engine *engine, const struct pusher_options *o
     p->timeout_at_ms = -1;
     list_init(&p->transfers);
     list_init(&p->posted);
+    list_init(&p->faked);
     p->self_url = strdup(opt->self_url ? opt->self_url : "");
     p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     p->multi = curl_multi_init();
@@ -370,6 +487,7 @@ void pusher_detach(struct pusher *p)
         return;
     struct eng_pusher none = {0};
     eng_set_pusher(p->engine, &none); /* nothing is sent any more */
+    p->hooks = (struct pusher_hooks){0};
 }
 
 void pusher_close(struct pusher *p)
@@ -381,6 +499,8 @@ void pusher_close(struct pusher *p)
         curl_multi_remove_handle(p->multi, t->easy);
         transfer_free(t);
     }
+    while (!list_empty(&p->faked))
+        transfer_free(list_entry(p->faked.next, struct transfer, link));
     if (p->multi)
         curl_multi_cleanup(p->multi);
     free_posted(p);

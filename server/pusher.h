@@ -30,9 +30,26 @@ int64_t pusher_next_timeout_ms(const struct pusher *p);
 /* Every loop turn: the I/O curl's sockets are ready for (readable: pusher_fd fired), curl's
  * timeout if it passed, and the answers. Costs no system call when neither is the case. */
 void pusher_run(struct pusher *p, bool readable);
+/* A watcher of push attempts (the test kit, api/admin.h; none unless test mode is on).
+ * before_send sees each request about to go out and may keep it from going out: it returns
+ * true with the answer to report in its place in *status (-1: none, as after a connection
+ * error; it may set a->error), and the pusher reports that answer to the engine on its next
+ * run, never from inside the engine's call. It may set a->sent_at_ms, which after() gets
+ * back. after() sees each outcome (an answer, a failure, or the one before_send gave),
+ * just before the engine does. */
+struct pusher_hooks {
+    bool (*before_send)(void *ctx, struct eng_push_attempt *a, int *status);
+    void (*after)(void *ctx, const struct eng_push_attempt *a);
+    void *ctx;
+};
+
+/* Sets the hooks (NULL or zeroed: none). Requests already out are reported only when they
+ * went out with hooks set. */
+void pusher_set_hooks(struct pusher *p, const struct pusher_hooks *hooks);
 /* Requests still out (shutdown waits for them a while). */
 uint32_t pusher_in_flight(const struct pusher *p);
-/* Stops the engine from sending (before eng_close); pusher_close after it. */
+/* Stops the engine from sending (before eng_close) and drops the hooks; pusher_close
+ * after it. */
 void pusher_detach(struct pusher *p);
 void pusher_close(struct pusher *p);
 
