@@ -131,9 +131,20 @@ static void read_state(struct field_reader *fr, int m, bool delayed, bool reserv
         fr_fail(fr, "%sstate must be ready, delayed or reserved", fr->prefix);
 }
 
+/* The message the prefix names ("messages[3]"), for errors about it rather than a field. */
+static const char *subject(const struct field_reader *fr, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", fr->prefix);
+    size_t n = strlen(buf);
+    if (n && buf[n - 1] == '.')
+        buf[n - 1] = '\0';
+    return buf;
+}
+
 /* state, delay, reserved_for, reservation_id, visible_at_ms: one consistent story. */
 static void read_visibility(struct field_reader *fr, int m, struct eng_fixture_message *out)
 {
+    char who[sizeof(fr->prefix)];
     uint32_t delay = 0, reserved_for = 0;
     bool has_delay = fr_uint(fr, m, "delay", 0, DELAY_MAX_S, &delay) && delay > 0;
     bool has_for = fr_uint(fr, m, "reserved_for", 1, TIMEOUT_MAX_S, &reserved_for);
@@ -144,18 +155,20 @@ static void read_visibility(struct field_reader *fr, int m, struct eng_fixture_m
     if (fr->failed)
         return;
     if (out->state == FIXTURE_READY && (has_delay || has_for || rid || has_visible))
-        fr_fail(fr, "%sa ready message has no delay, reserved_for, reservation_id or visible_at_ms",
-                fr->prefix);
+        fr_fail(fr, "%s: a ready message has no delay, reserved_for, reservation_id or visible_at_ms",
+                subject(fr, who, sizeof(who)));
     else if (out->state == FIXTURE_DELAYED && (has_for || rid))
-        fr_fail(fr, "%sa delayed message has no reserved_for or reservation_id", fr->prefix);
+        fr_fail(fr, "%s: a delayed message has no reserved_for or reservation_id",
+                subject(fr, who, sizeof(who)));
     else if (out->state == FIXTURE_DELAYED && has_delay == has_visible)
-        fr_fail(fr, "%sa delayed message needs one of delay (seconds from now) or visible_at_ms",
-                fr->prefix);
+        fr_fail(fr, "%s: a delayed message needs one of delay (seconds from now) or visible_at_ms",
+                subject(fr, who, sizeof(who)));
     else if (out->state == FIXTURE_RESERVED && has_delay)
-        fr_fail(fr, "%sa reserved message has no delay: reserved_for says how long it stays reserved",
-                fr->prefix);
+        fr_fail(fr, "%s: a reserved message has no delay: reserved_for says how long it stays"
+                    " reserved", subject(fr, who, sizeof(who)));
     else if (out->state == FIXTURE_RESERVED && has_for && has_visible)
-        fr_fail(fr, "%sgive one of reserved_for or visible_at_ms, not both", fr->prefix);
+        fr_fail(fr, "%s: give one of reserved_for or visible_at_ms, not both",
+                subject(fr, who, sizeof(who)));
     else if (rid && !(out->has_reservation_id = ids_unhex(rid, rid_len, out->reservation,
                                                            sizeof(out->reservation))))
         fr_fail(fr, "%sreservation_id must be %d hex digits", fr->prefix, RESERVATION_ID_HEX);
@@ -168,7 +181,7 @@ static void read_times(struct field_reader *fr, int m, struct eng_fixture_messag
     bool has_in = fr_uint(fr, m, "expires_in", 1, EXPIRATION_MAX_S, &expires_in);
     bool has_at = read_ms(fr, m, "expires_at_ms", &out->expires_at_ms);
     if (has_in && has_at)
-        fr_fail(fr, "%sgive one of expires_in or expires_at_ms, not both", fr->prefix);
+        fr_fail(fr, "%sexpires_in: give one of expires_in or expires_at_ms, not both", fr->prefix);
     out->expires_in_ms = (int64_t)expires_in * 1000;
     read_ms(fr, m, "created_at_ms", &out->created_at_ms);
     read_ms(fr, m, "first_reserved_at_ms", &out->first_reserved_at_ms);
