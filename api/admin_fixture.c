@@ -397,7 +397,7 @@ static void read_project(struct field_reader *fr, const struct api *api, const c
         fr_fail(fr, "Server is out of memory");
         return;
     }
-    for (int k = queues >= 0 ? jr_child(&fr->doc, queues) : -1; k >= 0 && !fr->failed;
+    for (int k = queues >= 0 && out->queues ? jr_child(&fr->doc, queues) : -1; k >= 0 && !fr->failed;
          k = jr_sibling(&fr->doc, queues, k)) {
         const char *queue = member_name(fr, k, "queue");
         locate(fr, where);
@@ -437,8 +437,8 @@ int fixture_read(const struct api *api, const char *text, size_t len, struct eng
         size_t n = projects >= 0 ? fr.doc.tok[projects].count : 0;
         if (n && !(fx->projects = calloc(n, sizeof(*fx->projects))))
             fr_fail(&fr, "Server is out of memory");
-        for (int k = projects >= 0 ? jr_child(&fr.doc, projects) : -1; k >= 0 && !fr.failed;
-             k = jr_sibling(&fr.doc, projects, k)) {
+        for (int k = projects >= 0 && fx->projects ? jr_child(&fr.doc, projects) : -1;
+             k >= 0 && !fr.failed; k = jr_sibling(&fr.doc, projects, k)) {
             const char *name = member_name(&fr, k, "project");
             if (name)
                 read_project(&fr, api, name, (int)fr.doc.tok[k].end,
@@ -581,7 +581,8 @@ void fixture_where_text(const struct eng_fixture *fx, const struct eng_fixture_w
     const struct eng_fixture_queue *fq = &fp->queues[w->queue];
     int more = snprintf(out + n, len - (size_t)n, ".queues.%.40s",
                         fq->info.name ? fq->info.name : "");
-    if (more < 0 || (size_t)(n + more) >= len || w->message >= fq->n_messages)
+    size_t used = (size_t)n + (size_t)(more < 0 ? 0 : more);
+    if (more < 0 || used >= len || w->message >= fq->n_messages)
         return;
-    snprintf(out + n + more, len - (size_t)(n + more), ".messages[%zu]", w->message);
+    snprintf(out + used, len - used, ".messages[%zu]", w->message);
 }

@@ -86,8 +86,12 @@ void admin_state_close(struct admin_state *st)
 {
     if (!st)
         return;
-    while (!list_empty(&st->snapshots))
-        snapshot_drop(st, list_entry(st->snapshots.next, struct snapshot, link));
+    struct list_node *pos = st->snapshots.next;
+    while (pos != &st->snapshots) {
+        struct list_node *next = pos->next;
+        snapshot_free(list_entry(pos, struct snapshot, link));
+        pos = next;
+    }
     free(st);
 }
 
