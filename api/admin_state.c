@@ -11,7 +11,7 @@
  * and admin_load_file() for --init FILE. The engine does the work (eng_wipe, eng_export,
  * eng_import); the document format is admin_fixture.c's. A snapshot is an eng_fixture: its
  * bodies are references to the same blobs the messages hold, so taking one copies no body.
- * The embedded back end only: on PostgreSQL these routes answer 400 (ENG_UNSUPPORTED). */
+ * The embedded back end only: on PostgreSQL these routes answer 400 (ENG_BACKEND_UNSUPPORTED). */
 #include "admin_fixture.h"
 #include "admin_kit.h"
 #include "handlers.h"
@@ -401,7 +401,7 @@ bool admin_state_route(struct admin *a, struct api_request *req, char **seg, siz
     if (!own_path(seg, n))
         return false;
     if (!eng_has_fixtures(a->api->engine))
-        api_reply_error(req, ENG_UNSUPPORTED, NULL);
+        api_reply_error(req, ENG_BACKEND_UNSUPPORTED, NULL);
     else if (n == 4 || n == 5 || n == 6)
         project_route(a, req, seg, n);
     else if (method(req, "POST") && is(seg[1], "reset"))

@@ -59,6 +59,22 @@ struct api {
     struct admin *admin; /* the test kit (api/admin.h); NULL: test mode is off */
 };
 
+/* A streamed answer (the test kit's event stream): the server sends the status and headers
+ * at once, then whatever the front writes, as it writes it, until either side ends it.
+ * The server owns it; the front holds it from req->stream() until it calls close() or
+ * the server calls on_gone(), and never after. */
+struct api_stream {
+    /* set by the server */
+    /* Queues len bytes to send; false when memory ran out or the client is gone. */
+    bool (*write)(struct api_stream *s, const char *data, size_t len);
+    size_t (*queued)(const struct api_stream *s); /* bytes written and not yet sent */
+    void (*close)(struct api_stream *s);          /* ends it once what was written is sent */
+    /* set by the front */
+    /* The client went away or the server is stopping: s is gone after this call. */
+    void (*on_gone)(struct api_stream *s);
+    void *ctx;
+};
+
 struct api_request;
 typedef const char *(*api_lookup_fn)(struct api_request *req, const char *name);
 /* Sends status and body (malloc'd JSON, ownership passes to the callee). */
@@ -72,6 +88,10 @@ struct api_request {
     api_lookup_fn header;
     api_lookup_fn query;
     api_respond_fn respond;
+    /* Instead of respond(): starts a streamed answer with this status and Content-Type.
+     * NULL when out of memory (then respond() as usual). The member is NULL where there is
+     * no server to stream from (the fuzz targets). A stream does not hold up a shutdown. */
+    struct api_stream *(*stream)(struct api_request *req, int status, const char *content_type);
     const char *query_string; /* as received, without '?'; NULL when none */
     /* Set by the front before it responds: the answer's Content-Type (NULL: JSON) and one
      * extra header (both NULL: none). Static strings or the front's until respond(). */

@@ -338,7 +338,8 @@ static bool read_change(struct sqs_call *c, struct queue_change *ch)
 /* Sets ch->cfg's front attributes to `old` with ch's changes, and LastModifiedTimestamp. */
 static bool apply_front(struct sqs_call *c, struct queue_change *ch, const struct blob *old)
 {
-    snprintf(ch->modified, sizeof(ch->modified), "%lld", (long long)time(NULL));
+    snprintf(ch->modified, sizeof(ch->modified), "%lld",
+             (long long)(eng_now_ms(c->api->engine) / 1000));
     if (ch->n_front < sizeof(ch->front) / sizeof(ch->front[0]))
         ch->front[ch->n_front++] = (struct setting){"LastModifiedTimestamp", ch->modified};
     if (pairs_merge(old, ch->front, ch->n_front, &ch->merged) != 0) {

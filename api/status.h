@@ -14,6 +14,7 @@ enum api_status {
     API_METHOD_NOT_ALLOWED,
     API_TOO_LARGE,
     API_TEST_MODE_OFF, /* an /admin/ route while test mode is off */
+    API_TOO_MANY_LISTENERS, /* the test kit's event stream has all the listeners it takes */
     API_STATUS_END
 };
 

@@ -91,6 +91,8 @@ struct emb {
     struct list_node push_wait[4096]; /* jobs waiting for that subscriber to have room */
     bool pumping;                /* pushing_pump() runs: a nested call must not re-enter */
     bool shutting_down;          /* long polls answer at once */
+    eng_observer_fn observer;    /* the test kit's event stream (inspect.c); NULL: off */
+    void *observer_ctx;
     uint64_t commits, commit_failures;
     /* memory accounting (see memory.c) */
     uint64_t memory_budget;
@@ -151,6 +153,13 @@ void emb_push_answer(struct emb *e, uint64_t msg_id, uint32_t subscriber, uint32
                      uint32_t slot, int status);
 void emb_push_statuses(struct emb *e, struct eng_op *op, const char *project, const char *name,
                        uint64_t id);
+void emb_inspect(struct emb *e, struct eng_op *op, const char *project, const char *name,
+                 uint32_t n, unsigned states);
+
+/* inspect.c: the event stream's side. Callers test e->observer first (one branch when no
+ * one watches); ev's project, queue, msg_id, reserved_count and at_ms come from m. */
+void observe_message(struct emb *e, enum eng_event_type type, const struct message *m,
+                     struct eng_event *ev);
 
 /* embedded.c */
 void eng_begin(struct emb *e);

@@ -20,6 +20,7 @@ void eng_result_free(struct eng_result *res)
     for (size_t i = 0; i < res->n_messages; i++) {
         blob_unref(res->messages[i].body);
         blob_unref(res->messages[i].attributes);
+        blob_unref(res->messages[i].push_headers);
     }
     free(res->messages);
     free(res->ids);
@@ -107,6 +108,11 @@ void eng_advance_to(struct engine *e, int64_t target_ms)
     emb_set_time(m, target_ms);
 }
 
+int64_t eng_now_ms(const struct engine *e)
+{
+    return on_pg(e) ? pg_now_ms(cpgb(e)) : cemb(e)->now_ms;
+}
+
 bool eng_clock_settable(const struct engine *e)
 {
     return !on_pg(e);
@@ -159,6 +165,7 @@ bool eng_idle(const struct engine *e)
 
 void eng_stats(const struct engine *e, struct eng_stats *out)
 {
+    memset(out, 0, sizeof(*out)); /* what a back end does not have reads 0 */
     if (on_pg(e))
         pg_stats(cpgb(e), out);
     else
@@ -362,7 +369,7 @@ static void unsupported(struct eng_op *op)
 {
     struct eng_result res;
     eng_result_reset(&res);
-    res.status = ENG_UNSUPPORTED;
+    res.status = ENG_BACKEND_UNSUPPORTED;
     op->in_flight = false;
     op->done(op, &res);
 }
@@ -389,4 +396,27 @@ void eng_import(struct engine *e, struct eng_op *op, const struct eng_fixture *f
         unsupported(op);
     else
         emb_import(emb(e), op, fx);
+}
+
+/* ---- the test kit's view ---- */
+
+void eng_inspect(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                 uint32_t n, unsigned states)
+{
+    if (!on_pg(e)) {
+        emb_inspect(emb(e), op, project, name, n, states);
+        return;
+    }
+    /* The PostgreSQL back end's messages are rows other nodes change too; the kit's full
+     * peek is for the embedded back end (docs/testing-with-anvil.md). */
+    struct eng_result res = {.status = ENG_BACKEND_UNSUPPORTED};
+    op->done(op, &res);
+}
+
+void eng_set_observer(struct engine *e, eng_observer_fn fn, void *ctx)
+{
+    if (on_pg(e))
+        return; /* no events: its changes are SQL statements, several nodes' at once */
+    emb(e)->observer = fn;
+    emb(e)->observer_ctx = ctx;
 }

@@ -41,7 +41,8 @@ enum eng_status {
     ENG_MEMORY_BUDGET,         /* the messages' memory budget is spent: consume some first */
     ENG_STORAGE_UNAVAILABLE,   /* the journal cannot commit now: try again */
     ENG_SHUTTING_DOWN,
-    ENG_UNSUPPORTED,           /* this back end does not have the call (fixtures on PostgreSQL) */
+    ENG_BACKEND_UNSUPPORTED,   /* this back end cannot do that (the test kit's full peek, reset,
+                                * snapshots and fixtures on PostgreSQL) */
     ENG_ID_TAKEN,              /* import: a message id is in use outside the projects replaced */
     ENG_ID_REPEATED,           /* import: two messages of a fixture have the same id */
     ENG_NAME_REPEATED,         /* import: a fixture names a project, or a project a queue, twice */
@@ -127,6 +128,8 @@ struct eng_queue_info {
     uint64_t total_messages;
     uint64_t ready, delayed, reserved; /* size = ready + delayed + reserved + pushing */
     uint64_t pushing;                  /* push queues: messages not yet delivered */
+    int64_t next_visible_at_ms;        /* eng_inspect only: the soonest a delayed or reserved
+                                        * message becomes ready (0: none) */
     int64_t created_at_ms;
     struct eng_push_info push; /* unicast and multicast queues */
     struct blob *attributes;   /* a reference owned by the result, or NULL (see config) */
@@ -141,7 +144,15 @@ struct eng_message {
     int64_t created_at_ms;
     int64_t first_reserved_at_ms; /* 0: unknown (not reserved since this server started) */
     struct blob *attributes; /* a reference owned by the result, or NULL (see eng_post_msg) */
+    /* eng_inspect only (the test kit's full peek): */
+    uint8_t state;             /* enum eng_msg_state */
+    int64_t due_at_ms;         /* delayed: visible at; reserved: the reservation's end;
+                                * pushing: the next send or a 202's deadline; 0: none */
+    int64_t expires_at_ms;
+    struct blob *push_headers; /* name\0value\0 pairs, a reference owned by the result, or NULL */
 };
+
+enum eng_msg_state { ENG_MSG_READY = 0, ENG_MSG_DELAYED, ENG_MSG_RESERVED, ENG_MSG_PUSHING };
 
 /* One subscriber's push status for a message (wire contract §4). */
 struct eng_push_status {
@@ -259,6 +270,9 @@ void eng_close(struct engine *e);
 /* Event-loop integration: the loop sets the time, watches the fd, and flushes each turn. */
 void eng_set_time(struct engine *e, int64_t now_ms); /* fires due timers */
 int64_t eng_next_deadline(const struct engine *e);  /* INT64_MAX when nothing is due */
+/* The engine's time: the last eng_set_time() (virtual in test mode). Fronts that stamp
+ * times of their own (SQS LastModifiedTimestamp) use it rather than a clock. */
+int64_t eng_now_ms(const struct engine *e);
 /* Moves the time on to target_ms as if that time had passed: every deadline on the way
  * fires at its own time, in order (a virtual clock's advance; see vclock.h). */
 void eng_advance_to(struct engine *e, int64_t target_ms);
@@ -423,6 +437,52 @@ void eng_export(struct engine *e, struct eng_op *op, const char *project, struct
  * rules of a create, dead-letter and push loops, message ids), and on failure res.where
  * says which project, queue and message. fx is borrowed for the call only. */
 void eng_import(struct engine *e, struct eng_op *op, const struct eng_fixture *fx);
+/* The test kit's full peek: up to n messages of the queue in every state (states: a mask of
+ * 1 << enum eng_msg_state, 0 for all) in the order a reserve would hand them out (ready
+ * ones in queue order, then delayed and reserved ones by the time they become ready, then
+ * pushing ones), with the queue's counts in res->queue. Changes nothing (a cold body is
+ * read from disk). ENG_BACKEND_UNSUPPORTED on PostgreSQL. */
+void eng_inspect(struct engine *e, struct eng_op *op, const char *project, const char *name,
+                 uint32_t n, unsigned states);
+
+/* What the embedded engine does, as it does it (the test kit's event stream). */
+enum eng_event_type {
+    ENG_EV_POST = 0,
+    ENG_EV_RESERVE,
+    ENG_EV_DELETE,     /* by a client, a reserve with delete, or a finished push delivery */
+    ENG_EV_RELEASE,
+    ENG_EV_TOUCH,
+    ENG_EV_VISIBILITY, /* SQS ChangeMessageVisibility */
+    ENG_EV_TIMEOUT,    /* a reservation ran out: ready again, at the front */
+    ENG_EV_VISIBLE,    /* a delay ran out: ready */
+    ENG_EV_DEAD_LETTER,
+    ENG_EV_EXPIRE,
+    ENG_EV_CLEAR,      /* a queue's messages all went at once (clear, queue delete) */
+    ENG_EV_COUNT
+};
+
+/* Strings are borrowed for the observer's call. */
+struct eng_event {
+    enum eng_event_type type;
+    const char *project, *queue;
+    uint64_t msg_id;             /* 0: about the queue (clear) */
+    uint32_t reserved_count;
+    const char *reservation_id;  /* reserve, touch, visibility: the reservation now held;
+                                  * timeout, release: the one that ended; NULL: none */
+    int64_t at_ms;               /* the engine's time */
+    int64_t until_ms;            /* reserve, touch, visibility: the reservation's end;
+                                  * post, release: visible at (0: at once) */
+    uint32_t delay_s;            /* post, release */
+    const char *to_queue;        /* dead_letter: where the message went */
+    uint64_t count;              /* clear: messages removed */
+};
+
+/* Called at each event, on the loop thread, in the middle of an engine call: it must not call
+ * the engine. NULL turns it off (then an event costs one branch). The PostgreSQL back end
+ * reports no events. */
+typedef void (*eng_observer_fn)(void *ctx, const struct eng_event *ev);
+void eng_set_observer(struct engine *e, eng_observer_fn fn, void *ctx);
+const char *eng_event_name(enum eng_event_type t);
 
 const char *eng_status_name(enum eng_status st);
 const char *queue_type_name(enum queue_type t);

@@ -229,6 +229,9 @@ enum eng_status message_post(struct emb *e, struct queue *q, struct blob *body,
     m->epoch = eng_journal(e, &rec);
     q->total_messages++;
     *id = m->id;
+    if (e->observer)
+        observe_message(e, ENG_EV_POST, m,
+                        &(struct eng_event){.delay_s = delay_s, .until_ms = visible_at});
     return ENG_OK;
 }
 
@@ -301,6 +304,8 @@ static bool dead_letter(struct emb *e, struct message *m)
     struct queue *to = queue_find_or_create(e, from->project->id, from->dead_letter_queue);
     if (!to || to == from || to->type != QUEUE_PULL)
         return false;
+    if (e->observer)
+        observe_message(e, ENG_EV_DEAD_LETTER, m, &(struct eng_event){.to_queue = to->name});
     leave_list(m);
     m->queue = to;
     message_enter(m, MSG_READY, false);
@@ -375,9 +380,12 @@ enum eng_status message_reserve_into(struct emb *e, struct queue *q, uint32_t n,
             return res->n_messages ? ENG_OK : st;
         }
         res->n_messages++;
+        if (e->observer)
+            observe_message(e, ENG_EV_RESERVE, m,
+                            &(struct eng_event){.reservation_id = out->reservation_id,
+                                                .until_ms = e->now_ms + timeout_ms});
         if (delete_msgs) {
-            journal_delete(e, m);
-            destroy(e, m);
+            message_delete(e, m);
             continue;
         }
         move_to(m, MSG_RESERVED, false);
@@ -488,6 +496,8 @@ static enum eng_status check_delete(struct message *m, const char *rid)
 
 void message_delete(struct emb *e, struct message *m)
 {
+    if (e->observer)
+        observe_message(e, ENG_EV_DELETE, m, &(struct eng_event){.count = 1});
     journal_delete(e, m);
     destroy(e, m);
 }
@@ -540,10 +550,8 @@ void emb_delete_many(struct emb *e, struct eng_op *op, const char *project, cons
     }
     for (size_t i = 0; i < n; i++) {
         struct message *m = message_find(e, q, items[i].id); /* gone if listed twice */
-        if (m) {
-            journal_delete(e, m);
-            destroy(e, m);
-        }
+        if (m)
+            message_delete(e, m);
     }
     eng_finish(e, op, mark, 0);
     eng_end(e);
@@ -554,6 +562,11 @@ void emb_delete_many(struct emb *e, struct eng_op *op, const char *project, cons
  * knows exactly which rows are q's. */
 void queue_drop_messages(struct emb *e, struct queue *q)
 {
+    if (e->observer && q->n_ready + q->n_delayed + q->n_reserved + q->n_pushing)
+        observe_message(e, ENG_EV_CLEAR, NULL,
+                        &(struct eng_event){.project = q->project->id, .queue = q->name,
+                                            .count = q->n_ready + q->n_delayed +
+                                                     q->n_reserved + q->n_pushing});
     struct list_node *lists[] = {&q->ready, &q->delayed, &q->reserved, &q->pushing};
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         struct list_node *pos, *next;
@@ -615,6 +628,9 @@ void emb_touch(struct emb *e, struct eng_op *op, const char *project, const char
         tw_insert(&e->wheel, &m->visibility, e->now_ms + (int64_t)secs * 1000);
         ids_hex(m->reservation, RESERVATION_ID_BYTES, op->res.reservation_id);
         journal_update(e, m, 0, true);
+        if (e->observer)
+            observe_message(e, ENG_EV_TOUCH, m,
+                            &(struct eng_event){.until_ms = e->now_ms + (int64_t)secs * 1000});
         eng_finish(e, op, mark, read_epoch);
     } else {
         eng_fail(e, op, st);
@@ -628,6 +644,10 @@ void emb_release(struct emb *e, struct eng_op *op, const char *project, const ch
     uint64_t mark = eng_start(e, op);
     struct message *m = NULL;
     enum eng_status st = find_reserved(e, project, name, id, reservation_id, &m);
+    if (st == ENG_OK && e->observer) /* before the reservation it ends is forgotten */
+        observe_message(e, ENG_EV_RELEASE, m,
+                        &(struct eng_event){.delay_s = delay_s,
+                                            .until_ms = delay_s ? e->now_ms + (int64_t)delay_s * 1000 : 0});
     if (st != ENG_OK) {
         eng_fail(e, op, st);
     } else if (delay_s) {
@@ -655,6 +675,9 @@ void emb_change_visibility(struct emb *e, struct eng_op *op, const char *project
     if (st == ENG_OK) {
         /* Unlike a touch, the reservation keeps its id (the receipt handle stays valid)
          * and it is not a new receive. Nothing durable changes: reservations are not. */
+        if (e->observer)
+            observe_message(e, ENG_EV_VISIBILITY, m,
+                            &(struct eng_event){.until_ms = e->now_ms + (int64_t)timeout_s * 1000});
         if (timeout_s)
             tw_insert(&e->wheel, &m->visibility, e->now_ms + (int64_t)timeout_s * 1000);
         else
@@ -672,6 +695,8 @@ void message_on_timer(struct emb *e, struct tw_node *t)
 {
     if (t->tag == TIMER_EXPIRY) {
         struct message *m = list_entry(t, struct message, expiry);
+        if (e->observer)
+            observe_message(e, ENG_EV_EXPIRE, m, &(struct eng_event){.count = 1});
         journal_delete(e, m);
         destroy(e, m);
         return;
@@ -682,6 +707,9 @@ void message_on_timer(struct emb *e, struct tw_node *t)
         return;
     }
     bool front = m->state == MSG_RESERVED || m->ready_at_front;
+    if (e->observer) /* before the reservation that ran out is forgotten */
+        observe_message(e, m->state == MSG_RESERVED ? ENG_EV_TIMEOUT : ENG_EV_VISIBLE, m,
+                        &(struct eng_event){.at_ms = e->now_ms});
     m->ready_at_front = false;
     memset(m->reservation, 0, sizeof(m->reservation));
     move_to(m, MSG_READY, front);

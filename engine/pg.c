@@ -2008,6 +2008,11 @@ void pg_on_readable(struct pgb *b)
     pump(b);
 }
 
+int64_t pg_now_ms(const struct pgb *b)
+{
+    return b->now_ms;
+}
+
 void pg_set_time(struct pgb *b, int64_t now_ms)
 {
     if (now_ms < b->now_ms)

@@ -544,7 +544,7 @@ static int flag_value(struct loader *ld, int argc, char **argv, int i, const cha
         return 1;
     }
     /* --test-mode alone turns it on */
-    if (strcmp(arg, "test-mode") == 0 && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
+    if (strcmp(arg, "test-mode") == 0 && (i + 1 >= argc || !argv[i + 1] || strncmp(argv[i + 1], "--", 2) == 0)) {
         *value = "on";
         return 1;
     }

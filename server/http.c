@@ -4,7 +4,11 @@
  * handler collects the body, then hands the request to api_handle(). An answer given at
  * once is queued at once; otherwise the connection is suspended until req->respond()
  * resumes it. Long polls are also watched for EPOLLRDHUP, so a client that gives up does
- * not keep a waiter (and the messages it would be handed) until the wait ends. */
+ * not keep a waiter (and the messages it would be handed) until the wait ends.
+ * Streamed answers (api_stream: the test kit's event stream) are chunked responses whose
+ * content reader hands MHD what the front wrote and, when there is nothing, suspends the
+ * connection until the next write resumes it; they are watched for hang-ups the same way,
+ * and are not counted as requests in progress (a shutdown does not wait for them). */
 #include "http.h"
 
 #include <microhttpd.h>
@@ -20,8 +24,11 @@
 #include "clock.h"
 #include "log.h"
 
+struct http_stream;
+
 struct http_req {
     struct api_request api; /* first, so the api's pointer is ours */
+    struct http_stream *stream; /* a streamed answer, until its response is freed */
     struct http *http;
     struct MHD_Connection *conn;
     struct list_node suspended_link;
@@ -31,6 +38,7 @@ struct http_req {
     char *body;
     size_t body_len, body_cap;
     bool started, too_large, dispatched, has_response, suspended, watching, hung_up;
+    bool streaming; /* answered with a stream: no longer counted in progress */
     int status;
     char *response;
     size_t response_len;
@@ -80,6 +88,167 @@ static void resume(struct http_req *r)
     r->http->resumed = true;
 }
 
+/* ---- streamed answers ---- */
+
+/* Owned by the MHD response (freed with it); the front holds s->api in between. */
+struct http_stream {
+    struct api_stream api;  /* first, so the front's pointer is ours */
+    struct http_req *req;   /* NULL once the request is over */
+    char *buf;              /* written, not yet handed to MHD: buf[sent..len) */
+    size_t len, sent, cap;
+    bool closing;           /* the front closed it: end once buf is sent */
+    bool gone;              /* the client hung up or the server stops: end at once */
+    bool told;              /* the front let go (closed) or was told (on_gone) */
+};
+
+/* The content reader has nothing to send: the connection waits, off MHD's books. */
+static void park(struct http_req *r)
+{
+    MHD_suspend_connection(r->conn);
+    r->suspended = true;
+    list_push_back(&r->http->suspended, &r->suspended_link);
+}
+
+static void unpark(struct http_req *r)
+{
+    if (!r->suspended)
+        return;
+    r->suspended = false;
+    list_remove(&r->suspended_link);
+    MHD_resume_connection(r->conn);
+    r->http->resumed = true;
+}
+
+/* The request is over (or its response freed): the front hears of it once. */
+static void stream_detach(struct http_stream *s)
+{
+    if (s->req)
+        s->req->stream = NULL;
+    s->req = NULL;
+    if (!s->told) {
+        s->told = true;
+        if (s->api.on_gone)
+            s->api.on_gone(&s->api);
+    }
+}
+
+static bool stream_write(struct api_stream *as, const char *data, size_t len)
+{
+    struct http_stream *s = (struct http_stream *)as;
+    if (s->gone || !s->req)
+        return false;
+    if (s->sent) { /* what MHD took is dropped before the buffer grows */
+        memmove(s->buf, s->buf + s->sent, s->len - s->sent);
+        s->len -= s->sent;
+        s->sent = 0;
+    }
+    if (s->len + len > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + len)
+            cap *= 2;
+        char *grown = realloc(s->buf, cap);
+        if (!grown)
+            return false;
+        s->buf = grown;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    unpark(s->req);
+    return true;
+}
+
+static size_t stream_queued(const struct api_stream *as)
+{
+    const struct http_stream *s = (const struct http_stream *)as;
+    return s->len - s->sent;
+}
+
+static void stream_close(struct api_stream *as)
+{
+    struct http_stream *s = (struct http_stream *)as;
+    s->closing = true;
+    s->told = true;
+    if (s->req)
+        unpark(s->req);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct http_stream *s = cls;
+    (void)pos;
+    if (s->gone || !s->req)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t n = s->len - s->sent < max ? s->len - s->sent : max;
+    if (n) {
+        memcpy(buf, s->buf + s->sent, n);
+        s->sent += n;
+        if (s->sent == s->len)
+            s->sent = s->len = 0;
+        return (ssize_t)n;
+    }
+    if (s->closing)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    park(s->req); /* libmicrohttpd's pattern: suspend, then return 0; a write resumes */
+    return 0;
+}
+
+static void stream_free(void *cls)
+{
+    struct http_stream *s = cls;
+    stream_detach(s);
+    free(s->buf);
+    free(s);
+}
+
+/* The client hung up (or the server stops): the reader ends the response with an error. */
+static void stream_end(struct http_req *r)
+{
+    unwatch(r);
+    if (r->stream)
+        r->stream->gone = true;
+    unpark(r);
+}
+
+static struct api_stream *stream_open(struct api_request *areq, int status,
+                                      const char *content_type)
+{
+    struct http_req *r = (struct http_req *)areq;
+    struct http_stream *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->api.write = stream_write;
+    s->api.queued = stream_queued;
+    s->api.close = stream_close;
+    s->req = r;
+    r->stream = s;
+    r->streaming = true;
+    r->http->in_progress--; /* a stream does not hold up a shutdown */
+    r->status = status;
+    r->api.reply_type = content_type;
+    r->has_response = true;
+    resume(r); /* opened after the request was suspended: on_request sends it */
+    return &s->api;
+}
+
+static enum MHD_Result send_stream(struct http_req *r)
+{
+    struct http_stream *s = r->stream;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+    if (!resp) {
+        stream_free(s); /* tells the front */
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->api.reply_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES)
+        watch(r);
+    return ret;
+}
+
 /* ---- what the api sees ---- */
 
 static const char *lookup_header(struct api_request *areq, const char *name)
@@ -124,11 +293,14 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->api.header = lookup_header;
     r->api.query = lookup_query;
     r->api.respond = respond;
+    r->api.stream = stream_open;
     return r;
 }
 
 static enum MHD_Result send_response(struct http_req *r)
 {
+    if (r->stream)
+        return send_stream(r);
     struct MHD_Response *resp =
         r->response ? MHD_create_response_from_buffer(r->response_len, r->response,
                                                       MHD_RESPMEM_MUST_FREE)
@@ -265,6 +437,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     unwatch(r);
     if (list_linked(&r->suspended_link))
         list_remove(&r->suspended_link);
+    if (r->stream)
+        stream_detach(r->stream);
     if (log_enabled(LOG_INFO)) {
         double ms = (double)(clock_mono_us() - r->start_us) / 1000.0;
         if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->status)
@@ -272,7 +446,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         else
             log_msg(LOG_INFO, "%s %s aborted %.3fms", r->started ? r->method : "-", r->path, ms);
     }
-    if (r->dispatched)
+    if (r->dispatched && !r->streaming)
         h->in_progress--;
     free(r->response);
     free(r->body);
@@ -289,8 +463,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t len = strlen(text);
     while (len && text[len - 1] == '\n')
         text[--len] = '\0';
-    /* Closing a long poll whose client hung up is how we free it, not a fault. */
-    bool routine = strstr(text, "Application reported internal error") != NULL;
+    /* Closing a long poll or an event stream whose client hung up is how we free it, not a
+     * fault. */
+    bool routine = strstr(text, "Application reported internal error") != NULL ||
+                   strstr(text, "application error generating response") != NULL;
     log_msg(routine ? LOG_DEBUG : LOG_WARN, "http: %s", text);
 }
 
@@ -349,6 +525,10 @@ int64_t http_next_timeout_ms(struct http *h)
 void http_on_hangup(struct http *h, void *watched)
 {
     struct http_req *r = watched;
+    if (r->stream) {
+        stream_end(r);
+        return;
+    }
     if (r->has_response)
         return;
     api_abandon(h->api, &r->api);
@@ -374,6 +554,10 @@ void http_stop(struct http *h)
         return;
     while (!list_empty(&h->suspended)) {
         struct http_req *r = list_entry(h->suspended.next, struct http_req, suspended_link);
+        if (r->stream) {
+            stream_end(r);
+            continue;
+        }
         api_abandon(h->api, &r->api);
         r->hung_up = true;
         resume(r);

@@ -124,9 +124,62 @@ static void test_errors_name_the_line_and_the_problem(void)
     expect_error("token = :p1\n", "empty token");
     expect_error("token = a b\n", "cannot contain");
     expect_error("connection_limit = 0\n", "connection_limit");
+    expect_error("test_mode = maybe\n", "auto, on, off");
+    expect_error("limits = loose\n", "strict or relaxed");
+}
+
+static enum config_result flags(struct config *cfg, char **argv, int argc, char *err, size_t len)
+{
+    return config_load(cfg, argc, argv, err, len);
+}
+
+static void test_test_mode_is_auto_and_follows_the_tokens(void)
+{
+    struct config cfg;
+    char err[256];
+    CHECK_EQ(parse(&cfg, "", err, sizeof(err)), CONFIG_OK);
+    CHECK_EQ(cfg.test_mode, TEST_MODE_AUTO);
+    CHECK(config_test_mode_on(&cfg));      /* dev mode */
+    CHECK(!cfg.relaxed_limits);
+    config_free(&cfg);
+    CHECK_EQ(parse(&cfg, "token = t\n", err, sizeof(err)), CONFIG_OK);
+    CHECK(!config_test_mode_on(&cfg));     /* tokens: off unless asked */
+    config_free(&cfg);
+    CHECK_EQ(parse(&cfg, "token = t\ntest_mode = on\nlimits = relaxed\n", err, sizeof(err)), CONFIG_OK);
+    CHECK(config_test_mode_on(&cfg));
+    CHECK(cfg.relaxed_limits);
+    config_free(&cfg);
+    CHECK_EQ(parse(&cfg, "test_mode = off\n", err, sizeof(err)), CONFIG_OK);
+    CHECK(!config_test_mode_on(&cfg));
+    config_free(&cfg);
+}
+
+static void test_test_mode_flag_alone_turns_it_on(void)
+{
+    struct config cfg;
+    char err[256];
+    char *alone[] = {"anvil", "--token", "t", "--test-mode", NULL};
+    CHECK_EQ(flags(&cfg, alone, 4, err, sizeof(err)), CONFIG_OK);
+    CHECK_EQ(cfg.test_mode, TEST_MODE_ON);
+    config_free(&cfg);
+    char *before[] = {"anvil", "--test-mode", "--port", "0", NULL};
+    CHECK_EQ(flags(&cfg, before, 4, err, sizeof(err)), CONFIG_OK);
+    CHECK_EQ(cfg.test_mode, TEST_MODE_ON);
+    CHECK_EQ(cfg.port, 0);
+    config_free(&cfg);
+    char *off[] = {"anvil", "--test-mode", "off", NULL};
+    CHECK_EQ(flags(&cfg, off, 3, err, sizeof(err)), CONFIG_OK);
+    CHECK_EQ(cfg.test_mode, TEST_MODE_OFF);
+    config_free(&cfg);
+    char *init[] = {"anvil", "--token", "t", "--init", "f.json", NULL};
+    CHECK_EQ(flags(&cfg, init, 5, err, sizeof(err)), CONFIG_ERROR);
+    CHECK(strstr(err, "test mode") != NULL);
+    config_free(&cfg);
 }
 
 CHECK_MAIN(TEST(test_empty_file_gives_the_documented_defaults),
+           TEST(test_test_mode_is_auto_and_follows_the_tokens),
+           TEST(test_test_mode_flag_alone_turns_it_on),
            TEST(test_sqs_keys_and_account),
            TEST(test_values_comments_quotes_and_dashes_are_understood),
            TEST(test_tokens_grant_listed_projects_or_all),

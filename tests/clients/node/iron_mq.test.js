@@ -14,6 +14,13 @@
 //   is lost and the error reads "Unknown error"; the status and text are checked with a
 //   plain HTTP request as well. peek_n and msg_push_statuses (GET) report the raw body
 //   text as the error message; the other calls report body.msg.
+//
+// Time: on the embedded back end the tests of delays, long-poll waits, reservation timeouts,
+// expiration and push retries freeze anvil's clock and advance it through the test kit
+// (POST /admin/clock/freeze | advance | unfreeze, docs/testing-with-anvil.md) instead of
+// sleeping, so they can use the hosted service's own values (60 s timeouts, 30 s waits).
+// On the PostgreSQL back end (ANVIL_TEST_BACKEND) the clock cannot be frozen: the same
+// checks run in real time with short values, and the ones that need minutes are skipped.
 
 const childProcess = require('child_process');
 const fs = require('fs');
@@ -212,6 +219,10 @@ async function fails(fn, timeoutMs) {
 
 // A plain HTTP request, to see the status codes and texts the client does not surface.
 function raw(method, p, body) {
+  return request(method, '/3/projects/' + PROJECT + p, body);
+}
+
+function request(method, fullPath, body) {
   return new Promise(function (resolve, reject) {
     const data = body === undefined ? null : JSON.stringify(body);
     const headers = { Authorization: 'OAuth any' };
@@ -220,7 +231,7 @@ function raw(method, p, body) {
       headers['Content-Length'] = Buffer.byteLength(data);
     }
     const req = http.request(
-      { host: '127.0.0.1', port: port, method: method, path: '/3/projects/' + PROJECT + p, headers: headers },
+      { host: '127.0.0.1', port: port, method: method, path: fullPath, headers: headers },
       function (res) {
         let text = '';
         res.setEncoding('utf8');
@@ -258,6 +269,45 @@ function sleep(ms) {
   return new Promise(function (resolve) {
     setTimeout(resolve, ms);
   });
+}
+
+// ---- the virtual clock (the test kit's /admin/clock routes) ----
+
+let virtualClock = false; // set in main(): the embedded back end in test mode
+
+async function clockCall(what, body) {
+  const r = await request(what ? 'POST' : 'GET', '/admin/clock' + (what ? '/' + what : ''), body);
+  eq(r.status, 200, 'clock ' + (what || 'reading') + ' status (' + r.text + ')');
+  return r.json; // {"mode": "wall" | "frozen", "now_ms", "offset_ms"}
+}
+
+// Moves the frozen clock on by s seconds: every deadline on the way fires, in order.
+function advance(s) {
+  return clockCall('advance', { seconds: s });
+}
+
+// Runs fn with the clock frozen; unfreezes whatever happens (the clock keeps the time it
+// gained). fn gets the reading at the freeze, so it can check how far the clock moved.
+async function frozen(fn) {
+  const at = (await clockCall('freeze')).now_ms;
+  try {
+    await fn(at);
+  } finally {
+    await clockCall('unfreeze');
+  }
+}
+
+// Time for a request just sent on another connection to reach the server. Only the order
+// of arrival depends on it: no deadline runs on the wall clock while the clock is frozen.
+function reachServer() {
+  return sleep(50);
+}
+
+// A promise's state without waiting for it.
+function watch(promise) {
+  const w = { settled: false, promise: promise };
+  promise.then(function () { w.settled = true; }, function () { w.settled = true; });
+  return w;
 }
 
 // ---- the server ----
@@ -716,6 +766,28 @@ test('msg_release with a wrong reservation → "Reservation timed out"', async f
 });
 
 test('msg_release with delay → hidden until the delay passes (reserve wait)', async function () {
+  if (virtualClock) {
+    // Two messages of this queue stay reserved (timeout 30) for later tests: a short delay.
+    await frozen(async function (t0) {
+      const body = await ok(function (cb) {
+        client.msg_release(S.r3.id, S.r3.reservation_id, { delay: 5 }, cb);
+      });
+      eq(body && body.msg, 'Released', 'msg');
+      eq(await ok(function (cb) { client.peek_n({ n: 5 }, cb); }), [], 'not ready during the delay');
+      await advance(4);
+      eq(await ok(function (cb) { client.peek_n({ n: 5 }, cb); }), [], 'not ready 1 s before the delay ends');
+      const poll = watch(ok(function (cb) { client.reserve({ n: 1, wait: 10 }, cb); }));
+      await reachServer();
+      check(!poll.settled, 'the long poll waits while the clock stands still');
+      const now = await advance(1);
+      const m = await poll.promise;
+      check(m, 'the released message came back');
+      eq([m.id, m.body, m.reserved_count], [S.r3.id, 'm3', 2], 'message');
+      eq(now.now_ms - t0, 5000, 'the long poll was answered when the clock reached the delay');
+      S.r3 = m;
+    });
+    return;
+  }
   const body = await ok(function (cb) {
     client.msg_release(S.r3.id, S.r3.reservation_id, { delay: 2 }, cb);
   });
@@ -835,6 +907,29 @@ test('reserve with delete: true → messages returned and gone', async function 
 
 test('post with delay → hidden until due; reserve with wait gets it', async function () {
   const dq = q('nq-delay');
+  if (virtualClock) {
+    // Nothing is reserved anywhere now: the clock may move a full minute.
+    await frozen(async function (t0) {
+      const id = await ok(function (cb) {
+        dq.post({ body: 'later', delay: 60 }, cb);
+      });
+      check(isId(id), 'id');
+      const qi = await ok(function (cb) { dq.info(cb); });
+      eq(qi.size, 1, 'a delayed message counts in size');
+      eq(await ok(function (cb) { dq.peek_n({ n: 5 }, cb); }), [], 'not visible to peek yet');
+      eq(await ok(function (cb) { dq.reserve({}, cb); }), undefined, 'not reservable yet');
+      await advance(59);
+      eq(await ok(function (cb) { dq.reserve({}, cb); }), undefined, 'not reservable 1 s before it is due');
+      const poll = watch(ok(function (cb) { dq.reserve({ wait: 30 }, cb); }));
+      await reachServer();
+      check(!poll.settled, 'the long poll waits while the clock stands still');
+      const now = await advance(1);
+      const m = await poll.promise;
+      check(m && m.id === id && m.body === 'later', 'got the delayed message: ' + JSON.stringify(m));
+      eq(now.now_ms - t0, 60000, 'handed out when the clock reached the delay');
+    });
+    return;
+  }
   const t0 = Date.now();
   const id = await ok(function (cb) {
     dq.post({ body: 'later', delay: 2 }, cb);
@@ -867,6 +962,21 @@ test('post with delay → hidden until due; reserve with wait gets it', async fu
 });
 
 test('reserve with wait on an empty queue → nothing after the wait', async function () {
+  if (virtualClock) {
+    await frozen(async function (t0) {
+      const poll = watch(ok(function (cb) {
+        q('nq-delay').reserve({ n: 1, wait: 30 }, cb); // the hosted service's longest wait
+      }));
+      await reachServer();
+      await advance(29);
+      await reachServer(); // an answer the advance set off would be here by now
+      check(!poll.settled, 'still waiting 1 s before the wait ends');
+      const now = await advance(1);
+      eq(await poll.promise, undefined, 'no message');
+      eq(now.now_ms - t0, 30000, 'answered when the clock reached the end of the wait');
+    });
+    return;
+  }
   const t0 = Date.now();
   const m = await ok(function (cb) {
     q('nq-delay').reserve({ n: 1, wait: 2 }, cb);
@@ -890,6 +1000,119 @@ test('reserve with wait is woken by a post', async function () {
   check(m && m.id === id && m.body === 'wake up', 'got the posted message: ' + JSON.stringify(m));
   check(isRid(m.reservation_id), 'reserved');
   check(waited < 5000, 'answered soon after the post (' + waited + ' ms)');
+});
+
+// The hosted service's timeouts are minutes long: these need the virtual clock.
+const NEEDS_CLOCK = 'skip: the PostgreSQL back end runs on real time (minutes of waiting)';
+
+test('reservation timeout (the default 60 s) → ready again; the old reservation is refused', async function () {
+  if (!virtualClock) return NEEDS_CLOCK;
+  const tq = q('vc-timeout');
+  await frozen(async function () {
+    const id = await ok(function (cb) { tq.post('held', cb); });
+    const m1 = await ok(function (cb) { tq.reserve({}, cb); });
+    eq([m1 && m1.id, m1 && m1.reserved_count], [id, 1], 'reserved');
+    await advance(59);
+    eq(await ok(function (cb) { tq.reserve({}, cb); }), undefined, 'still reserved after 59 s');
+    await advance(1);
+    const m2 = await ok(function (cb) { tq.reserve({}, cb); });
+    eq([m2 && m2.id, m2 && m2.reserved_count], [id, 2], 'ready again after 60 s, reserved a second time');
+    eq(await fails(function (cb) { tq.del(id, { reservation_id: m1.reservation_id }, cb); }),
+      'Reservation timed out', 'delete with the timed-out reservation');
+    const del = await ok(function (cb) { tq.del(id, { reservation_id: m2.reservation_id }, cb); });
+    eq(del && del.msg, 'Deleted', 'delete with the new reservation');
+  });
+});
+
+test('a 10-minute reservation (reserve timeout 600) ends after 10 minutes; msg_touch extends it', async function () {
+  if (!virtualClock) return NEEDS_CLOCK;
+  const tq = q('vc-timeout');
+  await frozen(async function () {
+    const id = await ok(function (cb) { tq.post('long job', cb); });
+    const m1 = await ok(function (cb) { tq.reserve({ timeout: 600 }, cb); });
+    eq(m1 && m1.id, id, 'reserved for 10 minutes');
+    await advance(599);
+    const touched = await ok(function (cb) { tq.msg_touch(id, m1.reservation_id, { timeout: 600 }, cb); });
+    eq(touched && touched.msg, 'Touched', 'touched 1 s before the end: 10 more minutes');
+    await advance(599);
+    eq(await ok(function (cb) { tq.reserve({}, cb); }), undefined, 'still reserved 1 s before the new end');
+    await advance(1);
+    const m2 = await ok(function (cb) { tq.reserve({}, cb); });
+    eq([m2 && m2.id, m2 && m2.reserved_count], [id, 3], 'ready again (the touch counted as a reservation)');
+    await ok(function (cb) { tq.del(id, { reservation_id: m2.reservation_id }, cb); });
+    await ok(function (cb) { tq.del_queue(cb); });
+  });
+});
+
+test('message_expiration 60 (the shortest allowed) → the message is gone after a minute', async function () {
+  if (!virtualClock) return NEEDS_CLOCK;
+  await ok(function (cb) { client.create_queue('vc-expire', { message_expiration: 60 }, cb); });
+  const xq = q('vc-expire');
+  await frozen(async function () {
+    const id = await ok(function (cb) { xq.post('short-lived', cb); });
+    await advance(59);
+    eq((await ok(function (cb) { xq.peek_n({ n: 5 }, cb); })).map(function (m) { return m.id; }), [id],
+      'still there after 59 s');
+    await advance(1);
+    eq(await ok(function (cb) { xq.peek_n({ n: 5 }, cb); }), [], 'gone after 60 s');
+    eq((await ok(function (cb) { xq.info(cb); })).size, 0, 'size');
+    await fails(function (cb) { xq.msg_get(id, cb); });
+  });
+  await ok(function (cb) { xq.del_queue(cb); });
+});
+
+test('push retry: a subscriber that failed is tried again after retries_delay (60 s)', async function () {
+  if (!virtualClock) return NEEDS_CLOCK;
+  const got = [];
+  const subscriber = http.createServer(function (req, res) {
+    req.resume();
+    req.on('end', function () {
+      got.push(req.headers['iron-message-id']);
+      res.writeHead(got.length === 1 ? 500 : 200); // fails once, then takes it
+      res.end();
+    });
+  });
+  await new Promise(function (resolve) { subscriber.listen(0, '127.0.0.1', resolve); });
+  async function until(n) { // the pusher posts on its own: wait (bounded) for the nth request
+    for (let i = 0; i < 250 && got.length < n; i++) await sleep(20);
+  }
+  const pq = q('vc-push');
+  try {
+    await ok(function (cb) {
+      client.create_queue('vc-push', { type: 'unicast', push: {
+        subscribers: [{ name: 'flaky', url: 'http://127.0.0.1:' + subscriber.address().port + '/' }],
+        retries: 3, retries_delay: 60 } }, cb);
+    });
+    await frozen(async function () {
+      const id = await ok(function (cb) { pq.post('try me twice', cb); });
+      await until(1);
+      eq(got, [id], 'first attempt');
+      let st = null;
+      for (let i = 0; i < 50; i++) { // the pusher records the 500 just after the subscriber answers
+        const s = await ok(function (cb) { pq.msg_push_statuses(id, cb); });
+        st = s && s.subscribers && s.subscribers[0];
+        if (st && st.status_code === 500) break;
+        await sleep(20);
+      }
+      eq(st && [st.status_code, st.status, st.tries, st.retries_remaining], [500, 'retrying', 1, 2],
+        'push status after the failure');
+      await advance(59);
+      await sleep(100); // a retry the advance set off would have reached the subscriber
+      eq(got.length, 1, 'no retry before retries_delay');
+      await advance(1);
+      await until(2);
+      eq(got, [id, id], 'retried once retries_delay had passed');
+      let size = -1;
+      for (let i = 0; i < 50 && size !== 0; i++) { // the pusher records the 200 just after the subscriber answers
+        size = (await ok(function (cb) { pq.info(cb); })).size;
+        if (size !== 0) await sleep(20);
+      }
+      eq(size, 0, 'delivered by the retry: size 0');
+    });
+    await ok(function (cb) { pq.del_queue(cb); });
+  } finally {
+    subscriber.close();
+  }
 });
 
 test('clear → "Cleared", size 0', async function () {
@@ -1072,6 +1295,14 @@ async function main() {
     finish();
     return;
   }
+  // The virtual clock: test mode is on in dev mode; the PostgreSQL back end keeps real time.
+  try {
+    const st = await request('GET', '/admin');
+    virtualClock = st.status === 200 && st.json && st.json.backend === 'embedded';
+  } catch (e) {
+    virtualClock = false;
+  }
+  console.log('# clock: ' + (virtualClock ? 'virtual (the test kit freezes and advances it)' : 'real time'));
   client = new ironMq.Client({
     host: '127.0.0.1',
     port: port,
@@ -1084,8 +1315,12 @@ async function main() {
   for (const t of tests) {
     if (finished) return;
     try {
-      await t.fn();
+      const outcome = await t.fn();
       if (finished) return; // stopped while the test ran: its outcome no longer counts
+      if (typeof outcome === 'string' && outcome.startsWith('skip')) {
+        console.log('skip ' + t.name + ': ' + outcome.replace(/^skip:\s*/, ''));
+        continue;
+      }
       passed++;
       console.log('ok   ' + t.name);
     } catch (e) {

@@ -25,6 +25,11 @@
 //   that digest itself (md5OfAttributes, the algorithm the Java SDK checks) and compares.
 //   The first checks prove both on a stub server that answers wrong digests.
 // - Retries are off (maxAttempts 1) so that errors and timings are the server's own.
+// Time: on the embedded back end the visibility-timeout, delay and long-poll-wait checks
+// freeze anvil's clock and advance it through the test kit (POST /admin/clock/freeze |
+// advance | unfreeze, docs/testing-with-anvil.md) instead of sleeping; each advance is as
+// long as the old sleep, so the rest of the suite sees the same clock. On the PostgreSQL
+// back end (ANVIL_TEST_BACKEND) the clock cannot be frozen and they run in real time.
 
 const childProcess = require('child_process');
 const crypto = require('crypto');
@@ -235,6 +240,70 @@ function sleep(ms) {
   return new Promise(function (resolve) {
     setTimeout(resolve, ms);
   });
+}
+
+// ---- the virtual clock (the test kit's /admin/clock routes, dev-mode server only) ----
+
+let virtualClock = false; // set in main(): the embedded back end in test mode
+
+function adminCall(method, what, body) {
+  return new Promise(function (resolve, reject) {
+    const data = body === undefined ? '' : JSON.stringify(body);
+    const req = http.request({ host: '127.0.0.1', port: port, method: method, path: '/admin' + what, agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } },
+    function (res) {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', function (c) { text += c; });
+      res.on('end', function () {
+        let json = null;
+        try { json = JSON.parse(text); } catch (e) { /* left null */ }
+        resolve({ status: res.statusCode, json: json, text: text });
+      });
+    });
+    req.setTimeout(CALL_TIMEOUT_MS, function () { req.destroy(new Error('admin request timed out')); });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+async function clockCall(what, body) {
+  const r = await adminCall('POST', '/clock/' + what, body);
+  eq(r.status, 200, 'clock ' + what + ' status (' + r.text + ')');
+  return r.json; // {"mode", "now_ms", "offset_ms"}
+}
+
+// Moves the frozen clock on by s seconds: every deadline on the way fires, in order.
+function advance(s) {
+  return clockCall('advance', { seconds: s });
+}
+
+// Runs fn(readingAtFreeze) with the clock frozen; unfreezes whatever happens.
+async function frozen(fn) {
+  const at = (await clockCall('freeze')).now_ms;
+  try {
+    await fn(at);
+  } finally {
+    await clockCall('unfreeze');
+  }
+}
+
+// Time for a request just sent on another connection to reach the server; only the order of
+// arrival depends on it (no deadline runs on the wall clock while the clock is frozen).
+function reachServer() {
+  return sleep(50);
+}
+
+// fn with the clock frozen where it can be, else in real time.
+function maybeFrozen(fn) {
+  return virtualClock ? frozen(fn) : fn();
+}
+
+// A promise's state without waiting for it.
+function watch(promise) {
+  const w = { settled: false, promise: promise };
+  promise.then(function () { w.settled = true; }, function () { w.settled = true; });
+  return w;
 }
 
 // ---- MD5s as SQS computes them ----
@@ -822,18 +891,23 @@ test('system attributes: All → SentTimestamp, ApproximateReceiveCount, SenderI
 });
 
 test('ReceiveMessage VisibilityTimeout 1 → hidden, back after a second with ApproximateReceiveCount 2', async function () {
+  await maybeFrozen(visibilityTimeoutOfOneSecond);
+});
+
+async function visibilityTimeoutOfOneSecond() {
   const url = await mkQueue('sq-vis');
   const sent = await ok(client, SendMessageCommand, { QueueUrl: url, MessageBody: 'vis' });
   const m = msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: url, VisibilityTimeout: 1 }));
   eq(m.length, 1, 'first receive');
   eq(msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: url })), [], 'hidden during the visibility timeout');
-  await sleep(1300);
+  if (virtualClock) await advance(1);
+  else await sleep(1300);
   const m2 = msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: url, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }));
   eq(m2.length, 1, 'visible again');
   eq([m2[0].MessageId, m2[0].Body, m2[0].Attributes && m2[0].Attributes.ApproximateReceiveCount], [sent.MessageId, 'vis', '2'], 'message');
   check(m2[0].ReceiptHandle !== m[0].ReceiptHandle, 'a new receive gives a new receipt handle');
   await ok(client, DeleteMessageCommand, { QueueUrl: url, ReceiptHandle: m2[0].ReceiptHandle });
-});
+}
 
 test('ChangeMessageVisibility 0 → visible at once; the handle stays valid after a change', async function () {
   const url = await mkQueue('sq-cmv');
@@ -949,6 +1023,10 @@ test('DeleteMessageBatch → per-entry Successful / Failed (ReceiptHandleIsInval
 });
 
 test('SendMessageBatch → MessageIds, MD5s per entry, per-entry DelaySeconds and attributes', async function () {
+  await maybeFrozen(sendMessageBatch);
+});
+
+async function sendMessageBatch() {
   const url = await mkQueue('sq-batch');
   const entries = [
     { Id: 'e1', MessageBody: 'one' },
@@ -973,9 +1051,15 @@ test('SendMessageBatch → MessageIds, MD5s per entry, per-entry DelaySeconds an
   eq(sorted(got.map(function (m) { return m.MessageId; })), sorted([byId.e1.MessageId, byId.e2.MessageId]), 'the two undelayed');
   const two = got.filter(function (m) { return m.Body === 'two'; })[0];
   eq(two && attrView(two.MessageAttributes), attrView(entries[1].MessageAttributes), 'e2 attributes');
-  const late = msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: url, WaitTimeSeconds: 5 }, 10000));
+  const poll = watch(ok(client, ReceiveMessageCommand, { QueueUrl: url, WaitTimeSeconds: 5 }, 10000));
+  if (virtualClock) {
+    await reachServer();
+    check(!poll.settled, 'the delayed one is not received before it is due');
+    await advance(1);
+  }
+  const late = msgs(await poll.promise);
   eq(late.map(function (m) { return [m.MessageId, m.Body]; }), [[byId.e3.MessageId, 'three']], 'the delayed one, once due');
-});
+}
 
 test('SendMessageBatch with one invalid entry (DelaySeconds 901) → that entry in Failed, the rest sent', async function () {
   const url = await mkQueue('sq-batch-partial');
@@ -1042,19 +1126,36 @@ test('long poll: WaitTimeSeconds 5 is woken by a send 300 ms later', async funct
 });
 
 test('long poll: an empty queue answers no messages after about WaitTimeSeconds 1', async function () {
-  const t0 = Date.now();
-  const m = msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: need(S.pollUrl, 'sq-poll'), WaitTimeSeconds: 1 }, 6000));
-  const waited = Date.now() - t0;
-  eq(m, [], 'no messages');
-  check(waited >= 900 && waited < 3000, 'waited about 1 s (' + waited + ' ms)');
+  await maybeFrozen(async function (clock0) {
+    const t0 = Date.now();
+    const poll = watch(ok(client, ReceiveMessageCommand, { QueueUrl: need(S.pollUrl, 'sq-poll'), WaitTimeSeconds: 1 }, 6000));
+    if (virtualClock) {
+      await reachServer();
+      check(!poll.settled, 'the long poll waits while the clock stands still');
+      eq((await advance(1)).now_ms - clock0, 1000, 'clock moved 1 s');
+    }
+    const m = msgs(await poll.promise);
+    const waited = Date.now() - t0;
+    eq(m, [], 'no messages');
+    if (!virtualClock) check(waited >= 900 && waited < 3000, 'waited about 1 s (' + waited + ' ms)');
+  });
 });
 
 test('ReceiveMessageWaitTimeSeconds is the default wait; WaitTimeSeconds 0 overrides it', async function () {
   const url = await mkQueue('sq-pollattr', { ReceiveMessageWaitTimeSeconds: '1' });
   let t0 = Date.now();
-  eq(msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: url }, 6000)), [], 'no messages');
-  let waited = Date.now() - t0;
-  check(waited >= 900 && waited < 3000, 'waited the queue default of 1 s (' + waited + ' ms)');
+  let waited = 0;
+  await maybeFrozen(async function () {
+    const poll = watch(ok(client, ReceiveMessageCommand, { QueueUrl: url }, 6000));
+    if (virtualClock) {
+      await reachServer();
+      check(!poll.settled, 'the receive waits (the queue default) while the clock stands still');
+      await advance(1);
+    }
+    eq(msgs(await poll.promise), [], 'no messages');
+    waited = Date.now() - t0;
+    if (!virtualClock) check(waited >= 900 && waited < 3000, 'waited the queue default of 1 s (' + waited + ' ms)');
+  });
   t0 = Date.now();
   eq(msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: url, WaitTimeSeconds: 0 })), [], 'no messages');
   waited = Date.now() - t0;
@@ -1063,14 +1164,22 @@ test('ReceiveMessageWaitTimeSeconds is the default wait; WaitTimeSeconds 0 overr
 
 test('SendMessage DelaySeconds 1 → delayed, then received; queue DelaySeconds applies by default', async function () {
   const url = await mkQueue('sq-delay');
-  const t0 = Date.now();
-  const sent = await ok(client, SendMessageCommand, { QueueUrl: url, MessageBody: 'later', DelaySeconds: 1 });
-  eq(await counts(url), ['0', '0', '1'], 'counts while delayed');
-  eq(msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: url })), [], 'not receivable yet');
-  const m = msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: url, WaitTimeSeconds: 5 }, 10000));
-  const waited = Date.now() - t0;
-  eq(m.map(function (x) { return x.MessageId; }), [sent.MessageId], 'received once due');
-  check(waited >= 800 && waited < 3500, 'after about 1 s (' + waited + ' ms)');
+  await maybeFrozen(async function () {
+    const t0 = Date.now();
+    const sent = await ok(client, SendMessageCommand, { QueueUrl: url, MessageBody: 'later', DelaySeconds: 1 });
+    eq(await counts(url), ['0', '0', '1'], 'counts while delayed');
+    eq(msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: url })), [], 'not receivable yet');
+    const poll = watch(ok(client, ReceiveMessageCommand, { QueueUrl: url, WaitTimeSeconds: 5 }, 10000));
+    if (virtualClock) {
+      await reachServer();
+      check(!poll.settled, 'not received before it is due');
+      await advance(1);
+    }
+    const m = msgs(await poll.promise);
+    const waited = Date.now() - t0;
+    eq(m.map(function (x) { return x.MessageId; }), [sent.MessageId], 'received once due');
+    if (!virtualClock) check(waited >= 800 && waited < 3500, 'after about 1 s (' + waited + ' ms)');
+  });
   await expectErr(client, SendMessageCommand, { QueueUrl: url, MessageBody: 'x', DelaySeconds: 901 }, /InvalidParameterValue/, 400, 'DelaySeconds 901');
   const qd = await mkQueue('sq-delay-q', { DelaySeconds: '1' });
   await ok(client, SendMessageCommand, { QueueUrl: qd, MessageBody: 'queue delay' });
@@ -1109,7 +1218,14 @@ test('RedrivePolicy: stored and answered; after maxReceiveCount receives the nex
     const m = msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: src, VisibilityTimeout: 0, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }));
     eq(m.map(function (x) { return [x.MessageId, x.Attributes && x.Attributes.ApproximateReceiveCount]; }), [[sent.MessageId, String(i)]], 'receive ' + i);
   }
-  eq(msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: src, WaitTimeSeconds: 1 })), [], 'receive 3: moved instead of handed out');
+  await maybeFrozen(async function () {
+    const poll = watch(ok(client, ReceiveMessageCommand, { QueueUrl: src, WaitTimeSeconds: 1 }));
+    if (virtualClock) {
+      await reachServer();
+      await advance(1);
+    }
+    eq(msgs(await poll.promise), [], 'receive 3: moved instead of handed out');
+  });
   eq(await counts(src), ['0', '0', '0'], 'source queue empty');
   const d = msgs(await ok(client, ReceiveMessageCommand, { QueueUrl: dlq }));
   eq(d.map(function (x) { return [x.MessageId, x.Body, x.MD5OfBody]; }), [[sent.MessageId, 'poison', md5('poison')]], 'in the DLQ');
@@ -1367,6 +1483,14 @@ async function main() {
     return;
   }
   client = mkClient(port, 'AKIDDEVEXAMPLE');
+  // The virtual clock: test mode is on in dev mode; the PostgreSQL back end keeps real time.
+  try {
+    const st = await adminCall('GET', '');
+    virtualClock = st.status === 200 && st.json && st.json.backend === 'embedded';
+  } catch (e) {
+    virtualClock = false;
+  }
+  console.log('# clock: ' + (virtualClock ? 'virtual (the test kit freezes and advances it)' : 'real time'));
   try {
     tokPort = await startServer('token', ['--token', 'secret1:projA']);
     tokClient = mkClient(tokPort, 'projA:secret1');

@@ -16,8 +16,16 @@ botocore 1.29 does not check SQS's MD5 digests itself (the Java and .NET SDKs do
 suite installs a checker on the client's events that does what they do: every SendMessage,
 SendMessageBatch and ReceiveMessage answer's MD5OfMessageBody / MD5OfBody and
 MD5OfMessageAttributes are recomputed and a mismatch raises. Checks also recompute them.
+
+Time: on the embedded back end the visibility-timeout, delay and long-poll checks move
+server A's clock through the test kit (POST /admin/clock/advance, docs/testing-with-anvil.md)
+instead of sleeping: by as much as they slept, so later checks see the same clock; a long
+poll runs in a thread while the clock is frozen, is checked to be still waiting, and is
+answered by the advance. On the PostgreSQL back end (ANVIL_TEST_PG) the clock cannot be
+moved and the same checks run in real time.
 """
 import copy
+import http.client
 import json
 import os
 import sys
@@ -179,7 +187,83 @@ def counts(c, url):
 
 def receive(c, url, **kwargs):
     kwargs.setdefault("WaitTimeSeconds", 0)
+    if kwargs["WaitTimeSeconds"] is None:  # not sent: the queue's ReceiveMessageWaitTimeSeconds
+        del kwargs["WaitTimeSeconds"]
     return c.receive_message(QueueUrl=url, **kwargs).get("Messages", [])
+
+
+# ---- server A's clock (the test kit's /admin/clock routes) ----
+
+VIRTUAL_CLOCK = False  # set in main(): A runs on the embedded back end, in test mode
+
+
+def admin(method, path, body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", A.port, timeout=10)
+    try:
+        conn.request(method, "/admin" + path, body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        return resp.status, (json.loads(text) if text.startswith("{") else text)
+    finally:
+        conn.close()
+
+
+def clock(action, **body):
+    """POST /admin/clock/ACTION on A (freeze, advance, unfreeze); returns the reading."""
+    status, reading = admin("POST", "/clock/" + action, body)
+    eq(status, 200, "clock %s: %s" % (action, reading))
+    return reading
+
+
+def clock_is_virtual():
+    try:
+        status, body = admin("GET", "")
+    except OSError:
+        return False
+    return status == 200 and isinstance(body, dict) and body.get("backend") == "embedded"
+
+
+def let_time_pass(seconds, real_s):
+    """`seconds` of A's clock: an advance (every deadline on the way fires), or a sleep of
+    real_s (a little more, for the server's timers) in real time."""
+    if VIRTUAL_CLOCK:
+        clock("advance", seconds=seconds)
+    else:
+        time.sleep(real_s)
+
+
+def long_poll(c, url, seconds, **kwargs):
+    """receive() with a WaitTimeSeconds, given `seconds` of A's clock to answer in. Virtual:
+    the clock is frozen, the receive runs in a thread, must still be waiting after 50 ms of
+    real time, and is answered by advancing `seconds`. Returns (messages, real seconds taken)."""
+    if not VIRTUAL_CLOCK:
+        start = time.monotonic()
+        msgs = receive(c, url, **kwargs)
+        return msgs, time.monotonic() - start
+    box = {}
+
+    def run():
+        try:
+            box["msgs"] = receive(c, url, **kwargs)
+        except Exception as e:  # noqa: BLE001 — re-raised in the check
+            box["error"] = e
+
+    clock("freeze")
+    try:
+        t = threading.Thread(target=run, daemon=True)
+        start = time.monotonic()
+        t.start()
+        time.sleep(0.05)  # for the request to reach the server: no deadline runs meanwhile
+        assert t.is_alive(), "the long poll answered while the clock stood still: %r" % box
+        clock("advance", seconds=seconds)
+        t.join(10)
+        assert not t.is_alive(), "the long poll was not answered by advancing %s s" % seconds
+    finally:
+        clock("unfreeze")
+    if "error" in box:
+        raise box["error"]
+    return box["msgs"], time.monotonic() - start
 
 
 def receive_one(c, url, **kwargs):
@@ -564,7 +648,7 @@ def check_visibility_timeout():
     m1 = receive_one(a_client, url, VisibilityTimeout=1, AttributeNames=["ApproximateReceiveCount"])
     eq(receive(a_client, url), [], "invisible during its visibility timeout")
     eq(counts(a_client, url), (0, 1, 0), "counts while invisible")
-    time.sleep(1.3)
+    let_time_pass(1, 1.3)
     m2 = receive_one(a_client, url, AttributeNames=["ApproximateReceiveCount"], WaitTimeSeconds=2)
     eq(m2["MessageId"], m1["MessageId"], "same message back")
     eq(m2["Attributes"]["ApproximateReceiveCount"], "2", "received twice")
@@ -578,7 +662,7 @@ def check_queue_visibility_timeout_applies():
     a_client.send_message(QueueUrl=url, MessageBody="v")
     receive_one(a_client, url)
     eq(receive(a_client, url), [], "hidden for the queue's VisibilityTimeout")
-    time.sleep(1.3)
+    let_time_pass(1, 1.3)
     receive_one(a_client, url, WaitTimeSeconds=2)
 
 
@@ -638,7 +722,7 @@ def check_change_visibility_extends():
     a_client.send_message(QueueUrl=url, MessageBody="ext")
     m = receive_one(a_client, url, VisibilityTimeout=1)
     a_client.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=5)
-    time.sleep(1.4)
+    let_time_pass(1, 1.4)
     eq(receive(a_client, url), [], "the change extended the timeout past the first 1 s")
     expect_error(("InvalidParameterValue",), a_client.change_message_visibility, QueueUrl=url,
                  ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=43201, status=400)
@@ -774,7 +858,7 @@ def check_stale_receipt_handle():
     url = new_queue(a_client, "stale")
     a_client.send_message(QueueUrl=url, MessageBody="stale")
     old = receive_one(a_client, url, VisibilityTimeout=1)
-    time.sleep(1.2)
+    let_time_pass(1, 1.2)
     new = receive_one(a_client, url, VisibilityTimeout=60, WaitTimeSeconds=2)
     eq(new["MessageId"], old["MessageId"], "received again")
     a_client.delete_message(QueueUrl=url, ReceiptHandle=old["ReceiptHandle"])
@@ -797,7 +881,7 @@ def check_message_delay():
     a_client.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
     eq(receive(a_client, url), [], "delayed")
     eq(counts(a_client, url), (0, 0, 1), "ApproximateNumberOfMessagesDelayed")
-    time.sleep(1.2)
+    let_time_pass(1, 1.2)
     m = receive_one(a_client, url, WaitTimeSeconds=2)
     eq(m["Body"], "later", "Body")
     expect_error("InvalidParameterValue", a_client.send_message, QueueUrl=url, MessageBody="x",
@@ -811,7 +895,7 @@ def check_queue_delay():
     eq(counts(a_client, url)[2], 1, "delayed count")
     a_client.send_message(QueueUrl=url, MessageBody="no delay", DelaySeconds=0)
     eq(receive_one(a_client, url)["Body"], "no delay", "DelaySeconds=0 on the message wins")
-    time.sleep(1.2)
+    let_time_pass(1, 1.2)
     eq(receive_one(a_client, url, WaitTimeSeconds=2)["Body"], "queue delay", "after the delay")
 
 
@@ -836,22 +920,18 @@ def check_long_poll_wakes_on_send():
 def check_long_poll_wakes_on_delay_end():
     url = new_queue(a_client, "lpdelay")
     a_client.send_message(QueueUrl=url, MessageBody="delayed", DelaySeconds=1)
-    start = time.monotonic()
-    msgs = receive(a_client, url, WaitTimeSeconds=5)
-    took = time.monotonic() - start
+    msgs, took = long_poll(a_client, url, 1, WaitTimeSeconds=5)
     eq([m["Body"] for m in msgs], ["delayed"], "the delayed message")
-    assert 0.7 <= took < 3.5, "answered after %.2f s, expected ~1 s (the delay)" % took
+    assert VIRTUAL_CLOCK or 0.7 <= took < 3.5, "answered after %.2f s, expected ~1 s (the delay)" % took
 
 
 def check_long_poll_wakes_on_visibility_end():
     url = new_queue(a_client, "lpvis")
     a_client.send_message(QueueUrl=url, MessageBody="back")
     receive_one(a_client, url, VisibilityTimeout=1)
-    start = time.monotonic()
-    msgs = receive(a_client, url, WaitTimeSeconds=5)
-    took = time.monotonic() - start
+    msgs, took = long_poll(a_client, url, 1, WaitTimeSeconds=5)
     eq([m["Body"] for m in msgs], ["back"], "the message whose visibility timeout ended")
-    assert 0.7 <= took < 3.5, "answered after %.2f s, expected ~1 s" % took
+    assert VIRTUAL_CLOCK or 0.7 <= took < 3.5, "answered after %.2f s, expected ~1 s" % took
 
 
 def check_competing_receivers():
@@ -887,10 +967,9 @@ def check_competing_receivers():
 
 def check_long_poll_empty_wait():
     url = new_queue(a_client, "lpe")
-    start = time.monotonic()
-    eq(receive(a_client, url, WaitTimeSeconds=2), [], "nothing arrives")
-    took = time.monotonic() - start
-    assert 1.8 <= took < 4.0, "an empty 2 s wait took %.2f s" % took
+    msgs, took = long_poll(a_client, url, 2, WaitTimeSeconds=2)
+    eq(msgs, [], "nothing arrives")
+    assert VIRTUAL_CLOCK or 1.8 <= took < 4.0, "an empty 2 s wait took %.2f s" % took
     start = time.monotonic()
     receive(a_client, url, WaitTimeSeconds=0)
     assert time.monotonic() - start < 1.0, "WaitTimeSeconds=0 answers at once"
@@ -898,10 +977,9 @@ def check_long_poll_empty_wait():
 
 def check_queue_receive_wait_time():
     url = new_queue(a_client, "lpq", ReceiveMessageWaitTimeSeconds=2)
-    start = time.monotonic()
-    eq(a_client.receive_message(QueueUrl=url).get("Messages", []), [], "empty")
-    took = time.monotonic() - start
-    assert 1.8 <= took < 4.0, "ReceiveMessageWaitTimeSeconds=2 made the receive take %.2f s" % took
+    msgs, took = long_poll(a_client, url, 2, WaitTimeSeconds=None)
+    eq(msgs, [], "empty")
+    assert VIRTUAL_CLOCK or 1.8 <= took < 4.0, "ReceiveMessageWaitTimeSeconds=2 made the receive take %.2f s" % took
     start = time.monotonic()
     receive(a_client, url, WaitTimeSeconds=0)
     assert time.monotonic() - start < 1.0, "WaitTimeSeconds=0 overrides the queue's wait"
@@ -961,7 +1039,7 @@ def check_redrive_to_dlq():
     for n in ("1", "2"):
         m = receive_again(a_client, src, VisibilityTimeout=0, AttributeNames=["ApproximateReceiveCount"])
         eq(m["Attributes"]["ApproximateReceiveCount"], n, "receive count")
-    eq(receive(a_client, src, VisibilityTimeout=0, WaitTimeSeconds=1), [], "third receive: moved to the DLQ instead")
+    eq(long_poll(a_client, src, 1, VisibilityTimeout=0, WaitTimeSeconds=1)[0], [], "third receive: moved to the DLQ instead")
     eq(counts(a_client, src), (0, 0, 0), "source queue empty")
     d = receive_one(a_client, dlq)
     eq(d["MessageId"], sent["MessageId"], "same MessageId in the DLQ")
@@ -996,7 +1074,7 @@ def check_redrive_policy_set_and_removed():
     eq(str(got.get("maxReceiveCount")), "1", "maxReceiveCount given as a number")
     a_client.send_message(QueueUrl=src, MessageBody="once")
     receive_one(a_client, src, VisibilityTimeout=0)
-    eq(receive(a_client, src, WaitTimeSeconds=1), [], "moved after one receive")
+    eq(long_poll(a_client, src, 1, WaitTimeSeconds=1)[0], [], "moved after one receive")
     eq(receive_one(a_client, dlq)["Body"], "once", "in the DLQ")
     a_client.set_queue_attributes(QueueUrl=src, Attributes={"RedrivePolicy": ""})
     assert "RedrivePolicy" not in attrs(a_client, src), "an empty RedrivePolicy removes it"
@@ -1343,6 +1421,7 @@ def main():
         if label == "A":
             A = server
             a_client = client(A)
+            set_clock_mode()
         elif label == "B":
             B = server
         else:
@@ -1366,6 +1445,7 @@ def main():
                 if label == "A":
                     A = server
                     a_client = client(A)
+                    set_clock_mode()
                 elif label == "B":
                     B = server
                 else:
@@ -1373,6 +1453,12 @@ def main():
         if server is not None and server.running:
             suite.check("server-%s-stops-cleanly" % label, stop_cleanly, server)
     return suite.finish()
+
+
+def set_clock_mode():
+    global VIRTUAL_CLOCK
+    VIRTUAL_CLOCK = clock_is_virtual()
+    print("# clock: %s" % ("virtual (the test kit advances it)" if VIRTUAL_CLOCK else "real time"))
 
 
 def stop_cleanly(server):
