@@ -69,9 +69,22 @@ void v3_put_queue(struct api *api, struct api_request *req, const struct route *
 void v3_patch_queue(struct api *api, struct api_request *req, const struct route *rt);
 void v3_delete_queue(struct api *api, struct api_request *req, const struct route *rt);
 void v3_subscribers(struct api *api, struct api_request *req, const struct route *rt);
+struct field_reader;
+/* Reads a queue's settings (the fields of a create: type, message_timeout, message_expiration,
+ * push, dead_letter) from object q into cfg (zeroed by the caller), by the rules of a create;
+ * problems go to fr. Strings live until fr_release(); *subs (NULL when none) is the caller's,
+ * freed with v3_free_subscribers(subs, cfg->push.n_subscribers). The test kit's fixtures
+ * use it too. */
+void v3_read_queue_settings(struct field_reader *fr, int q, struct eng_queue_config *cfg,
+                            struct eng_subscriber **subs, const struct api *api,
+                            const struct route *rt);
+void v3_free_subscribers(struct eng_subscriber *subs, size_t n);
 
 /* v3_messages.c */
 void v3_post_messages(struct api *api, struct api_request *req, const struct route *rt);
+/* Checks a message's push_headers (object token msg's field) and encodes them as
+ * name\0value\0 pairs into *out (malloc'd, the caller frees; NULL when there are none). */
+void v3_read_push_headers(struct field_reader *fr, int msg, char **out, size_t *out_len);
 void v3_webhook(struct api *api, struct api_request *req, const struct route *rt);
 void v3_reserve(struct api *api, struct api_request *req, const struct route *rt);
 void v3_peek_messages(struct api *api, struct api_request *req, const struct route *rt);

@@ -16,8 +16,8 @@
 
 struct field_reader {
     bool failed;
-    char err[200];
-    char prefix[40]; /* put before field names in errors, e.g. "messages[3]." */
+    char err[320];
+    char prefix[128]; /* put before field names in errors, e.g. "messages[3]." */
     struct jr_doc doc;
     char **scratch;  /* decoded strings, freed by fr_release() */
     size_t n_scratch;

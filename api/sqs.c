@@ -552,10 +552,11 @@ bool sqs_claims(struct api_request *req)
     if (target && strncmp(target, "AmazonSQS.", 10) == 0)
         return true;
     /* the query protocol: "/" or "/account/queue" (two segments: no v3 path has them), with
-     * an Action in the query string or a form body */
+     * an Action in the query string or a form body; the test kit's /admin/load and
+     * /admin/reset are two segments too, and curl -d sends its body as a form */
     const char *p = req->path ? req->path : "";
     bool shape = p[0] == '\0' || strcmp(p, "/") == 0;
-    if (!shape && p[0] == '/' && strncmp(p, "/3/", 3) != 0) {
+    if (!shape && p[0] == '/' && strncmp(p, "/3/", 3) != 0 && strncmp(p, "/admin/", 7) != 0) {
         const char *slash = strchr(p + 1, '/');
         shape = slash && slash > p + 1 && slash[1] && !strchr(slash + 1, '/');
     }

@@ -79,7 +79,7 @@ static bool reserved_push_header(const char *name)
 /* Push headers only matter to push queues, but their limits hold on every post. */
 /* Checks a message's push_headers and encodes them as name\0value\0 pairs into *out
  * (malloc'd, the caller frees; NULL when there are none). */
-static void read_push_headers(struct field_reader *fr, int msg, char **out, size_t *out_len)
+void v3_read_push_headers(struct field_reader *fr, int msg, char **out, size_t *out_len)
 {
     const struct jr_doc *d = &fr->doc;
     int headers = fr_object(fr, msg, "push_headers");
@@ -134,7 +134,7 @@ static int read_post_message(struct field_reader *fr, const struct api_limits *l
     if (!fr->failed && (!out->body || out->body_len == 0))
         fr_fail(fr, "messages[%zu].body must be a non-empty string", i);
     (void)fr_uint(fr, m, "delay", 0, DELAY_MAX_S, &out->delay_s);
-    read_push_headers(fr, m, &out->push_headers, &out->push_headers_len);
+    v3_read_push_headers(fr, m, &out->push_headers, &out->push_headers_len);
     if (fr->failed)
         return API_BAD_REQUEST;
     if (out->body_len > lim->max_message_size) {

@@ -257,7 +257,7 @@ static void check_target(struct field_reader *fr, const struct api_push_rules *r
         fr_fail(fr, "subscribers[%zu].url points back at this queue", i);
 }
 
-static void free_subscribers(struct eng_subscriber *subs, size_t n)
+void v3_free_subscribers(struct eng_subscriber *subs, size_t n)
 {
     for (size_t i = 0; subs && i < n; i++)
         free(subs[i].headers);
@@ -266,7 +266,7 @@ static void free_subscribers(struct eng_subscriber *subs, size_t n)
 
 /* Reads a "subscribers" array: names (unique) always, url and headers unless names_only.
  * The strings live until fr_release(); the array (and each headers array) is the caller's
- * to free with free_subscribers(). NULL with fr->failed on bad input. */
+ * to free with v3_free_subscribers(). NULL with fr->failed on bad input. */
 static struct eng_subscriber *read_subscribers(struct field_reader *fr, int list, bool names_only,
                                                size_t *n_out, const struct api_push_rules *rules,
                                                const struct route *rt)
@@ -315,7 +315,7 @@ static struct eng_subscriber *read_subscribers(struct field_reader *fr, int list
             read_headers(fr, s, i, &subs[i]);
     }
     if (fr->failed) {
-        free_subscribers(subs, n);
+        v3_free_subscribers(subs, n);
         return NULL;
     }
     return subs;
@@ -360,6 +360,14 @@ static bool parse_queue_config(struct field_reader *fr, struct api_request *req,
     int q = fr_object(fr, 0, "queue");
     if (q < 0)
         q = 0; /* the options may also come at the root */
+    v3_read_queue_settings(fr, q, cfg, subs, api, rt);
+    return true;
+}
+
+void v3_read_queue_settings(struct field_reader *fr, int q, struct eng_queue_config *cfg,
+                            struct eng_subscriber **subs, const struct api *api,
+                            const struct route *rt)
+{
     parse_type(fr, q, cfg);
     cfg->has_message_timeout = fr_uint_or_zero(fr, q, "message_timeout", api_timeout_min(api),
                                                TIMEOUT_MAX_S, &cfg->message_timeout_s);
@@ -367,7 +375,6 @@ static bool parse_queue_config(struct field_reader *fr, struct api_request *req,
                                                   EXPIRATION_MAX_S, &cfg->message_expiration_s);
     parse_push(fr, q, cfg, subs, api, rt);
     parse_dead_letter(fr, q, cfg);
-    return true;
 }
 
 static void put_or_patch(struct api *api, struct api_request *req, const struct route *rt,
@@ -386,7 +393,7 @@ static void put_or_patch(struct api *api, struct api_request *req, const struct 
         api_prepare_op(req, on_queue_created);
         eng_queue_put(api->engine, &req->op, rt->project, rt->queue, &cfg);
     }
-    free_subscribers(subs, cfg.push.n_subscribers);
+    v3_free_subscribers(subs, cfg.push.n_subscribers);
     fr_release(&fr);
 }
 
@@ -447,6 +454,6 @@ void v3_subscribers(struct api *api, struct api_request *req, const struct route
         api_prepare_op(req, on_subscribers);
         eng_subscribers(api->engine, &req->op, rt->project, rt->queue, edit, subs, n);
     }
-    free_subscribers(subs, n);
+    v3_free_subscribers(subs, n);
     fr_release(&fr);
 }

@@ -190,6 +190,14 @@ enum eng_status queue_for_change(struct emb *e, const char *project, const char 
 /* Finds or creates a pull queue with defaults (journalled). NULL when out of memory. */
 struct queue *queue_find_or_create(struct emb *e, const char *project, const char *name);
 int queue_fill_info(const struct queue *q, struct eng_queue_info *info); /* -1: no memory */
+/* A new queue with defaults, not journalled (queue_journal_put). NULL when out of memory. */
+struct queue *queue_create(struct emb *e, const char *project, const char *name);
+/* Frees a queue with everything in it (its messages' deletes journalled, not the queue's);
+ * its waiters get an empty answer; the project goes with its last queue. */
+void queue_destroy(struct emb *e, struct queue *q);
+/* Applies a checked create or update to q. 0, or -1 out of memory. */
+int queue_apply_config(struct queue *q, const struct eng_queue_config *cfg);
+void queue_journal_put(struct emb *e, struct queue *q);
 void queue_journal_total(struct emb *e, struct queue *q);
 void projects_free_all(struct emb *e);
 struct store_queue_row *queue_to_row(const struct queue *q);
@@ -229,6 +237,16 @@ void queue_drop_messages(struct emb *e, struct queue *q);
 enum eng_status message_post(struct emb *e, struct queue *q, struct blob *body,
                              struct blob *push_headers, struct blob *attributes, uint32_t delay_s,
                              uint64_t *id);
+/* A new message in the id index (not on a list yet), taking over the body reference;
+ * created now. NULL when out of memory (the body reference is then not taken). */
+struct message *message_new(struct emb *e, struct queue *q, struct blob *body, size_t body_len,
+                            uint64_t id);
+/* Puts m on q's list for state st, at the front or the back. */
+void message_enter(struct message *m, enum msg_state st, bool front);
+/* Places a new message: delayed until visible_at_ms, else ready at the back; on a push
+ * queue, on its way to the subscribers. Arms its expiry. -1: out of memory. */
+int message_place_new(struct emb *e, struct message *m, int64_t visible_at_ms,
+                      int64_t expires_at_ms);
 /* Deletes m for good: journal record, then gone from memory. */
 void message_delete(struct emb *e, struct message *m);
 
@@ -247,6 +265,11 @@ enum eng_status pushing_acknowledge(struct emb *e, struct message *m, const char
 struct message *message_restore(struct emb *e, struct queue *q, const struct store_msg_row *row,
                                 int *rc);
 int message_index(struct emb *e, struct message *m);
+
+/* fixture.c: the embedded side of eng_wipe, eng_export, eng_import */
+void emb_wipe(struct emb *e, struct eng_op *op, const char *project);
+void emb_export(struct emb *e, struct eng_op *op, const char *project, struct eng_fixture *out);
+void emb_import(struct emb *e, struct eng_op *op, const struct eng_fixture *fx);
 
 /* waiters.c */
 void waiters_note_ready(struct emb *e, struct queue *q);

@@ -28,6 +28,10 @@ static const char *const status_names[ENG_STATUS_COUNT] = {
     [ENG_MEMORY_BUDGET] = "memory budget",
     [ENG_STORAGE_UNAVAILABLE] = "storage unavailable",
     [ENG_SHUTTING_DOWN] = "shutting down",
+    [ENG_ID_TAKEN] = "id taken",
+    [ENG_ID_REPEATED] = "id repeated",
+    [ENG_NAME_REPEATED] = "name repeated",
+    [ENG_FIXTURE_INVALID] = "fixture invalid",
     [ENG_BACKEND_UNSUPPORTED] = "backend unsupported",
 };
 

@@ -405,6 +405,47 @@ void eng_push_statuses(struct engine *e, struct eng_op *op, const char *project,
         emb_push_statuses(emb(e), op, project, name, id);
 }
 
+/* ---- fixtures (the test kit): the embedded back end only, so far ---- */
+
+bool eng_has_fixtures(const struct engine *e)
+{
+    return !on_pg(e);
+}
+
+/* The answer of a call this back end does not have. */
+static void unsupported(struct eng_op *op)
+{
+    struct eng_result res;
+    eng_result_reset(&res);
+    res.status = ENG_BACKEND_UNSUPPORTED;
+    op->in_flight = false;
+    op->done(op, &res);
+}
+
+void eng_wipe(struct engine *e, struct eng_op *op, const char *project)
+{
+    if (on_pg(e))
+        unsupported(op);
+    else
+        emb_wipe(emb(e), op, project);
+}
+
+void eng_export(struct engine *e, struct eng_op *op, const char *project, struct eng_fixture *out)
+{
+    if (on_pg(e))
+        unsupported(op);
+    else
+        emb_export(emb(e), op, project, out);
+}
+
+void eng_import(struct engine *e, struct eng_op *op, const struct eng_fixture *fx)
+{
+    if (on_pg(e))
+        unsupported(op);
+    else
+        emb_import(emb(e), op, fx);
+}
+
 /* ---- the test kit's view ---- */
 
 void eng_inspect(struct engine *e, struct eng_op *op, const char *project, const char *name,

@@ -41,7 +41,12 @@ enum eng_status {
     ENG_MEMORY_BUDGET,         /* the messages' memory budget is spent: consume some first */
     ENG_STORAGE_UNAVAILABLE,   /* the journal cannot commit now: try again */
     ENG_SHUTTING_DOWN,
-    ENG_BACKEND_UNSUPPORTED,   /* this back end cannot do that (the test kit's full peek on PostgreSQL) */
+    ENG_BACKEND_UNSUPPORTED,   /* this back end cannot do that (the test kit's full peek, reset,
+                                * snapshots and fixtures on PostgreSQL) */
+    ENG_ID_TAKEN,              /* import: a message id is in use outside the projects replaced */
+    ENG_ID_REPEATED,           /* import: two messages of a fixture have the same id */
+    ENG_NAME_REPEATED,         /* import: a fixture names a project, or a project a queue, twice */
+    ENG_FIXTURE_INVALID,       /* import: a project or queue without a name, a message without a body */
     ENG_STATUS_COUNT
 };
 
@@ -159,6 +164,13 @@ struct eng_push_status {
     char reservation_id[RESERVATION_ID_HEX + 1];
 };
 
+/* Where an import failed: indexes into the fixture (message: SIZE_MAX when about the queue,
+ * queue: SIZE_MAX when about the project). */
+struct eng_fixture_where {
+    size_t project, queue, message;
+    uint64_t id; /* ENG_ID_TAKEN, ENG_ID_REPEATED: the id */
+};
+
 struct eng_result {
     enum eng_status status;
     struct eng_push_status *statuses; /* push statuses */
@@ -173,6 +185,7 @@ struct eng_result {
     char **names; /* list: queue names in order */
     size_t n_names;
     char reservation_id[RESERVATION_ID_HEX + 1]; /* touch: the new reservation */
+    struct eng_fixture_where where; /* import: what a failure is about */
 };
 
 struct eng_op;
@@ -384,6 +397,70 @@ void eng_push_answer(struct engine *e, uint64_t msg_id, uint32_t subscriber, uin
 void eng_push_statuses(struct engine *e, struct eng_op *op, const char *project, const char *name,
                        uint64_t id);
 
+/* ---- fixtures: a project's whole state (the test kit's reset, snapshots, fixture files) ----
+ * A fixture owns everything in it (strings, blob references) and is freed with
+ * eng_fixture_free(). An export fills one with absolute times, so an import of it gives back
+ * exactly that state; a hand-written one may leave ids and times out (see each field). */
+
+enum eng_fixture_state { FIXTURE_READY = 0, FIXTURE_DELAYED, FIXTURE_RESERVED };
+
+struct eng_fixture_message {
+    uint64_t id;                  /* 0: a new id, given in fixture order */
+    struct blob *body;            /* a reference owned by the fixture */
+    enum eng_fixture_state state; /* push queues: ignored, delivery starts over */
+    uint32_t reserved_count;
+    bool has_reservation_id;      /* reserved: this id, else a new one */
+    uint8_t reservation[RESERVATION_ID_BYTES];
+    /* Delayed: when it becomes ready; reserved: when its reservation ends. 0: visible_in_ms
+     * from now (reserved with neither: the queue's message_timeout from now). */
+    int64_t visible_at_ms, visible_in_ms;
+    int64_t created_at_ms;        /* 0: now */
+    int64_t expires_at_ms;        /* 0: expires_in_ms from now, else message_expiration after created_at */
+    int64_t expires_in_ms;
+    int64_t first_reserved_at_ms; /* 0: unknown */
+    bool ready_at_front;          /* delayed by a release: goes to the front when it is due */
+    struct blob *push_headers;    /* name\0value\0 pairs for push subscribers, or NULL */
+    struct blob *attributes;      /* a front's message attributes (eng_post_msg), or NULL */
+};
+
+struct eng_fixture_queue {
+    /* Settings as a queue reports them (owned). On import the counts and project are not
+     * read; id "" is a new one, created_at_ms 0 is now, total_messages 0 the messages'
+     * number; dead_letter_queue NULL and push.error_queue NULL are none. */
+    struct eng_queue_info info;
+    struct eng_fixture_message *messages; /* ready ones in queue order, then the others */
+    size_t n_messages;
+};
+
+struct eng_fixture_project {
+    char *name;
+    struct eng_fixture_queue *queues; /* in name order after an export */
+    size_t n_queues;
+};
+
+struct eng_fixture {
+    struct eng_fixture_project *projects;
+    size_t n_projects;
+};
+
+/* Frees what fx holds (not fx itself) and empties it. */
+void eng_fixture_free(struct eng_fixture *fx);
+/* Messages in all of fx's projects. */
+size_t eng_fixture_messages(const struct eng_fixture *fx);
+
+/* Can this back end wipe, export and import (the embedded one can; PostgreSQL: not yet)? */
+bool eng_has_fixtures(const struct engine *e);
+/* Deletes every queue of project (NULL: of every project) with all its messages and
+ * reservations; long polls on them get an empty answer. Journalled like queue deletes. */
+void eng_wipe(struct engine *e, struct eng_op *op, const char *project);
+/* Fills *out (owned by the caller, empty, kept alive until done() or eng_cancel()) with
+ * project's state: one fixture project, with no queues when the project has none. */
+void eng_export(struct engine *e, struct eng_op *op, const char *project, struct eng_fixture *out);
+/* Every project fx names is wiped and then holds exactly fx's content; other projects are
+ * untouched. All or nothing: the whole fixture is checked first (queue settings by the
+ * rules of a create, dead-letter and push loops, message ids), and on failure res.where
+ * says which project, queue and message. fx is borrowed for the call only. */
+void eng_import(struct engine *e, struct eng_op *op, const struct eng_fixture *fx);
 /* The test kit's full peek: up to n messages of the queue in every state (states: a mask of
  * 1 << enum eng_msg_state, 0 for all) in the order a reserve would hand them out (ready
  * ones in queue order, then delayed and reserved ones by the time they become ready, then

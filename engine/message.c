@@ -60,7 +60,7 @@ static void leave_list(struct message *m)
     (*count_for(m->queue, m->state))--;
 }
 
-static void enter_list(struct message *m, enum msg_state st, bool front)
+void message_enter(struct message *m, enum msg_state st, bool front)
 {
     m->state = (uint8_t)st;
     if (front)
@@ -73,7 +73,7 @@ static void enter_list(struct message *m, enum msg_state st, bool front)
 static void move_to(struct message *m, enum msg_state st, bool front)
 {
     leave_list(m);
-    enter_list(m, st, front);
+    message_enter(m, st, front);
 }
 
 static bool reservation_matches(const struct message *m, const char *rid)
@@ -158,8 +158,8 @@ int message_index(struct emb *e, struct message *m)
     return hmap_insert(&e->messages, &m->by_id, hash_u64(m->id));
 }
 
-static struct message *message_alloc(struct emb *e, struct queue *q, struct blob *body,
-                                     size_t body_len, uint64_t id)
+struct message *message_new(struct emb *e, struct queue *q, struct blob *body, size_t body_len,
+                            uint64_t id)
 {
     struct message *m = message_alloc_unindexed(e, q, body, body_len, id);
     if (m && message_index(e, m) != 0) {
@@ -171,22 +171,22 @@ static struct message *message_alloc(struct emb *e, struct queue *q, struct blob
 
 /* Places a new or recovered message: delayed until visible_at_ms, else at the back; on a
  * push queue, on its way to the subscribers from visible_at_ms. -1: out of memory. */
-static int place_new(struct emb *e, struct message *m, int64_t visible_at_ms,
-                     int64_t expires_at_ms)
+int message_place_new(struct emb *e, struct message *m, int64_t visible_at_ms,
+                      int64_t expires_at_ms)
 {
     if (m->queue->type != QUEUE_PULL) {
         if (pushing_start(e, m, visible_at_ms > e->now_ms ? visible_at_ms : e->now_ms) != 0)
             return -1;
         tw_insert(&e->wheel, &m->expiry, expires_at_ms);
-        enter_list(m, MSG_PUSHING, false);
+        message_enter(m, MSG_PUSHING, false);
         return 0;
     }
     tw_insert(&e->wheel, &m->expiry, expires_at_ms);
     if (visible_at_ms > e->now_ms) {
-        enter_list(m, MSG_DELAYED, false);
+        message_enter(m, MSG_DELAYED, false);
         tw_insert(&e->wheel, &m->visibility, visible_at_ms);
     } else {
-        enter_list(m, MSG_READY, false);
+        message_enter(m, MSG_READY, false);
         waiters_note_ready(e, m->queue);
     }
     return 0;
@@ -196,7 +196,7 @@ enum eng_status message_post(struct emb *e, struct queue *q, struct blob *body,
                              struct blob *push_headers, struct blob *attributes, uint32_t delay_s,
                              uint64_t *id)
 {
-    struct message *m = message_alloc(e, q, blob_ref(body), body->len,
+    struct message *m = message_new(e, q, blob_ref(body), body->len,
                                       ids_next_message(&e->ids, e->now_ms));
     if (!m) {
         blob_unref(body);
@@ -207,7 +207,7 @@ enum eng_status message_post(struct emb *e, struct queue *q, struct blob *body,
     memory_track(e, m);
     int64_t visible_at = delay_s ? e->now_ms + (int64_t)delay_s * 1000 : 0;
     int64_t expires_at = e->now_ms + (int64_t)q->message_expiration_s * 1000;
-    if (place_new(e, m, visible_at, expires_at) != 0) {
+    if (message_place_new(e, m, visible_at, expires_at) != 0) {
         memory_untrack(e, m);
         hmap_remove(&e->messages, &m->by_id);
         message_free(e, m);
@@ -308,7 +308,7 @@ static bool dead_letter(struct emb *e, struct message *m)
         observe_message(e, ENG_EV_DEAD_LETTER, m, &(struct eng_event){.to_queue = to->name});
     leave_list(m);
     m->queue = to;
-    enter_list(m, MSG_READY, false);
+    message_enter(m, MSG_READY, false);
     int64_t expires_at = e->now_ms + (int64_t)to->message_expiration_s * 1000;
     tw_insert(&e->wheel, &m->expiry, expires_at);
     struct jrec rec = {.type = JR_MSG_MOVE,
@@ -751,7 +751,7 @@ struct message *message_restore(struct emb *e, struct queue *q, const struct sto
     struct blob *headers = NULL;
     if ((row->attributes_len &&
          !(m->attributes = blob_new(row->attributes, row->attributes_len))) ||
-        place_new(e, m, row->visible_at_ms, row->expires_at_ms) != 0 ||
+        message_place_new(e, m, row->visible_at_ms, row->expires_at_ms) != 0 ||
         (m->job && pairs_well_formed(row->push_headers, row->push_headers_len) &&
          !(headers = blob_new(row->push_headers, row->push_headers_len)))) {
         memory_untrack(e, m);

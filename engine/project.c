@@ -200,7 +200,7 @@ struct store_queue_row *queue_to_row(const struct queue *q)
     return row;
 }
 
-static void journal_queue_put(struct emb *e, struct queue *q)
+void queue_journal_put(struct emb *e, struct queue *q)
 {
     struct jrec rec = {.type = JR_QUEUE_PUT, .queue_key = q->key, .row = queue_to_row(q)};
     if (!rec.row && e->store) {
@@ -216,7 +216,7 @@ void queue_journal_total(struct emb *e, struct queue *q)
     q->epoch = eng_journal(e, &rec);
 }
 
-static struct queue *queue_create(struct emb *e, const char *project, const char *name)
+struct queue *queue_create(struct emb *e, const char *project, const char *name)
 {
     struct project *p = project_get_or_create(e, project);
     if (!p)
@@ -245,7 +245,7 @@ struct queue *queue_find_or_create(struct emb *e, const char *project, const cha
         return q;
     q = queue_create(e, project, name);
     if (q)
-        journal_queue_put(e, q);
+        queue_journal_put(e, q);
     return q;
 }
 
@@ -297,7 +297,7 @@ int queue_fill_info(const struct queue *q, struct eng_queue_info *info)
 }
 
 /* Frees a queue with everything in it; its waiters get an empty answer. Not journalled. */
-static void queue_destroy(struct emb *e, struct queue *q)
+void queue_destroy(struct emb *e, struct queue *q)
 {
     struct project *p = q->project;
     waiters_finish_all(e, q);
@@ -404,7 +404,7 @@ static enum eng_status check_config(struct emb *e, const char *project, const ch
     return ENG_OK;
 }
 
-static int apply_config(struct queue *q, const struct eng_queue_config *cfg)
+int queue_apply_config(struct queue *q, const struct eng_queue_config *cfg)
 {
     if (q->type != QUEUE_PULL && (cfg->has_push || !q->push) && push_apply(&q->push, &cfg->push) != 0)
         return -1;
@@ -452,10 +452,10 @@ static void put_or_patch(struct emb *e, struct eng_op *op, const char *project, 
         q->type = type;
     if (st == ENG_OK && !q)
         st = ENG_NO_MEMORY;
-    if (st == ENG_OK && apply_config(q, cfg) != 0)
+    if (st == ENG_OK && queue_apply_config(q, cfg) != 0)
         st = ENG_NO_MEMORY;
     if (st == ENG_OK) {
-        journal_queue_put(e, q);
+        queue_journal_put(e, q);
         op->res.has_queue = true;
         if (queue_fill_info(q, &op->res.queue) != 0)
             st = ENG_NO_MEMORY;
@@ -496,7 +496,7 @@ void emb_subscribers(struct emb *e, struct eng_op *op, const char *project, cons
     else
         st = push_edit(q->push, edit, subs, n);
     if (st == ENG_OK) {
-        journal_queue_put(e, q);
+        queue_journal_put(e, q);
         eng_finish(e, op, mark, q->epoch);
     } else {
         eng_fail(e, op, st);

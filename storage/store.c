@@ -73,7 +73,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_MSG_UPDATE] = "UPDATE messages SET reserved_count = ?2, visible_at = ?3 WHERE id = ?1",
     [ST_MSG_MOVE] = "UPDATE messages SET queue = ?2, expires_at = ?3, visible_at = 0 WHERE id = ?1",
     [ST_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
-    [ST_LAST_ID] = "INSERT OR REPLACE INTO meta(key, value) VALUES ('last_message_id', ?1)",
+    /* never lowered: a fixture may load messages with ids below ones already handed out */
+    [ST_LAST_ID] = ("INSERT INTO meta(key, value) VALUES ('last_message_id', ?1)"
+                    " ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)"),
     [ST_PAGE_COUNT] = "PRAGMA page_count",
     [ST_FREE_COUNT] = "PRAGMA freelist_count",
 };
