@@ -90,6 +90,16 @@ void admin_close(struct admin *a)
     free(a);
 }
 
+void admin_kit_reset(struct admin *a)
+{
+    admin_faults_reset(a->faults);
+    admin_push_reset(a->push);
+    if (eng_clock_settable(a->api->engine)) {
+        vclock_unfreeze(a->opt.clock, a->opt.wall_ms());
+        eng_advance_to(a->api->engine, vclock_now(a->opt.clock, a->opt.wall_ms()));
+    }
+}
+
 /* ---- the clock ---- */
 
 static json_t *clock_json(struct admin *a)

@@ -352,11 +352,16 @@ static void list_rules(struct admin_faults *f, struct api_request *req)
                                        (json_int_t)f->seed, "commits", commits_json(f)));
 }
 
+void admin_faults_reset(struct admin_faults *f)
+{
+    rules_clear(f);
+    eng_fail_next_writes(f->admin->api->engine, 0);
+}
+
 static void remove_all(struct admin_faults *f, struct api_request *req)
 {
     size_t n = f->n_rules;
-    rules_clear(f);
-    eng_fail_next_writes(f->admin->api->engine, 0);
+    admin_faults_reset(f);
     api_reply_json(req, 200, json_pack("{s:s, s:I}", "msg", "Deleted", "removed", (json_int_t)n));
 }
 

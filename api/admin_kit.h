@@ -43,6 +43,13 @@ struct admin_state *admin_state_open(struct admin *a);
 void admin_state_close(struct admin_state *s);
 bool admin_state_route(struct admin *a, struct api_request *req, char **seg, size_t n);
 
+/* POST /admin/reset's part beyond the queues: every fault rule and storage fault, failing
+ * subscribers, sinks and the push log go, and the clock runs again (unfrozen, never back).
+ * Snapshots and the event history stay. */
+void admin_kit_reset(struct admin *a);
+void admin_faults_reset(struct admin_faults *f);
+void admin_push_reset(struct admin_push *p);
+
 struct admin_faults *admin_faults_open(struct admin *a);
 void admin_faults_close(struct admin_faults *f);
 bool admin_faults_route(struct admin *a, struct api_request *req, char **seg, size_t n);

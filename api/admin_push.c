@@ -957,6 +957,13 @@ void admin_push_after(void *kit, const struct eng_push_attempt *at)
 
 /* ---- lifecycle and routes ---- */
 
+void admin_push_reset(struct admin_push *p)
+{
+    sinks_clear(p); /* answers still waiting to be sent keep their own copies */
+    failing_clear(p);
+    log_clear(p);
+}
+
 struct admin_push *admin_push_open(struct admin *a)
 {
     struct admin_push *p = calloc(1, sizeof(*p));

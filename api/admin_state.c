@@ -1,5 +1,6 @@
 /* api/admin_state.c — the test kit's reset, snapshots and fixtures (see admin_kit.h):
- *   POST   /admin/reset                                   wipe every project
+ *   POST   /admin/reset                                   wipe every project, and the
+ *                                                         kit's rules, sinks, log; unfreeze
  *   POST   /admin/projects/{p}/reset                      wipe one project
  *   GET    /admin/projects/{p}/export                     the project as a fixture document
  *   GET    /admin/projects/{p}/snapshots                  the project's snapshots
@@ -262,6 +263,8 @@ static void call_run(struct state_call *c, const struct eng_fixture *import)
 
 static void reset(struct admin *a, struct api_request *req, const char *project)
 {
+    if (!project)
+        admin_kit_reset(a);
     struct state_call *c = call_new(a, req, CALL_RESET, project, NULL);
     if (c)
         call_run(c, NULL);

@@ -60,14 +60,25 @@ def test_admin_status_says_what_is_on():
 ADMIN_ROUTES = [
     ("GET", "/admin"), ("GET", "/admin/clock"), ("POST", "/admin/clock/freeze"),
     ("POST", "/admin/clock/advance"), ("POST", "/admin/clock/unfreeze"),
+    # reset, snapshots, fixtures
     ("POST", "/admin/reset"), ("POST", "/admin/projects/p/reset"),
     ("GET", "/admin/projects/p/export"), ("PUT", "/admin/projects/p/snapshots/s"),
-    ("GET", "/admin/projects/p/snapshots"), ("POST", "/admin/projects/p/snapshots/s/restore"),
-    ("POST", "/admin/load"), ("GET", "/admin/faults"), ("POST", "/admin/faults"),
-    ("DELETE", "/admin/faults"), ("POST", "/admin/faults/commits"),
-    ("POST", "/admin/faults/subscribers"), ("GET", "/admin/projects/p/queues/q/messages"),
-    ("GET", "/admin/events"), ("GET", "/admin/push-log"), ("POST", "/admin/sinks/s"),
-    ("GET", "/admin/sinks/s/requests"), ("GET", "/admin/nothing-here"),
+    ("GET", "/admin/projects/p/snapshots"), ("GET", "/admin/projects/p/snapshots/s"),
+    ("POST", "/admin/projects/p/snapshots/s/restore"),
+    ("DELETE", "/admin/projects/p/snapshots/s"), ("POST", "/admin/load"),
+    # faults
+    ("GET", "/admin/faults"), ("POST", "/admin/faults"), ("DELETE", "/admin/faults"),
+    ("GET", "/admin/faults/1"), ("DELETE", "/admin/faults/1"), ("POST", "/admin/faults/seed"),
+    ("POST", "/admin/faults/commits"), ("GET", "/admin/faults/subscribers"),
+    ("POST", "/admin/faults/subscribers"), ("DELETE", "/admin/faults/subscribers"),
+    # seeing everything
+    ("GET", "/admin/projects/p/queues/q/messages"), ("GET", "/admin/events"),
+    ("GET", "/admin/events?format=json"),
+    # push sink and log
+    ("GET", "/admin/push-log"), ("DELETE", "/admin/push-log"), ("GET", "/admin/sinks"),
+    ("POST", "/admin/sinks/s"), ("PUT", "/admin/sinks/s/config"),
+    ("GET", "/admin/sinks/s/requests"), ("DELETE", "/admin/sinks/s"),
+    ("GET", "/admin/nothing-here"),
 ]
 
 

@@ -117,6 +117,35 @@ def test_reset_wipes_every_project_and_answers_long_polls_empty():
             assert p.req("GET", p.path())[1] == {"queues": []}
 
 
+def test_reset_of_everything_also_clears_the_kit_and_unfreezes_the_clock():
+    with Server.start(["--test-mode", "on", "--durability", "memory"]) as s:
+        def call(method, path, body=None):
+            st, got, _ = s.req(method, path, body)
+            assert st in (200, 201), (method, path, st, got)
+            return got
+        snap = s.project("kept")
+        snap.post("q", "fixture")
+        call("PUT", "/admin/projects/kept/snapshots/base")
+        call("POST", "/admin/faults", {"route": "post", "status": 503})
+        call("POST", "/admin/faults/commits", {"count": 3})
+        call("POST", "/admin/faults/subscribers", {"url": "http://127.0.0.1:1/", "status": 500})
+        s.req("POST", "/admin/sinks/hooks", {"hello": 1})
+        call("POST", "/admin/clock/freeze")
+        call("POST", "/admin/clock/advance", {"seconds": 600})
+        assert ok("POST", "/reset", server=s) == {"msg": "Reset"}
+        faults = call("GET", "/admin/faults")
+        assert faults["rules"] == [] and faults["commits"]["fail_next"] == 0, faults
+        assert call("GET", "/admin/faults/subscribers")["subscribers"] == []
+        assert call("GET", "/admin/sinks")["sinks"] == []
+        clock = call("GET", "/admin/clock")
+        assert clock["mode"] == "wall" and clock["offset_ms"] >= 590000, clock  # never back
+        st, body, _ = s.req("POST", "/3/projects/p/queues/q/messages", {"messages": [{"body": "m"}]})
+        assert st == 201, (st, body)  # no fault rule left
+        assert call("GET", "/admin/projects/kept/snapshots")["snapshots"]  # snapshots stay
+        call("POST", "/admin/projects/kept/snapshots/base/restore")
+        assert snap.size("q") == 1
+
+
 def test_reset_survives_a_restart():
     with Server.start(["--test-mode", "on"]) as s:  # durability fsync by default
         a, b = s.project("a"), s.project("b")

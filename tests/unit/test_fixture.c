@@ -75,7 +75,7 @@ static void fx_make(struct eng_fixture *fx, const char *project, const char *que
     fq->messages = calloc(n + 1, sizeof(*fq->messages));
     fq->n_messages = n;
     for (size_t i = 0; i < n; i++) {
-        char body[16];
+        char body[32];
         snprintf(body, sizeof(body), "m%zu", i);
         fq->messages[i].body = blob_new(body, strlen(body));
     }
