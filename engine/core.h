@@ -247,6 +247,10 @@ void message_enter(struct message *m, enum msg_state st, bool front);
  * queue, on its way to the subscribers. Arms its expiry. -1: out of memory. */
 int message_place_new(struct emb *e, struct message *m, int64_t visible_at_ms,
                       int64_t expires_at_ms);
+/* Copies m into a result (with its reservation id when asked), reading its body back from
+ * the database if it is cold. */
+enum eng_status message_fill(struct emb *e, struct eng_message *out, struct message *m,
+                             bool with_reservation);
 /* Deletes m for good: journal record, then gone from memory. */
 void message_delete(struct emb *e, struct message *m);
 

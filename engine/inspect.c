@@ -127,22 +127,13 @@ static enum eng_status add_message(struct emb *e, struct eng_result *res, struct
                                    uint64_t *newest)
 {
     struct eng_message *out = &res->messages[res->n_messages];
-    enum eng_status st = message_body(e, m, &out->body);
+    enum eng_status st = message_fill(e, out, m, m->state == MSG_RESERVED && has_reservation(m));
     if (st != ENG_OK)
         return st;
-    out->id = m->id;
-    out->reserved_count = m->reserved_count;
-    out->created_at_ms = m->created_at_ms;
-    out->first_reserved_at_ms =
-        m->first_reserved_ms ? m->created_at_ms + m->first_reserved_ms - 1 : 0;
-    out->attributes = blob_ref(m->attributes);
     out->state = m->state;
     out->due_at_ms = tw_pending(&m->visibility) ? m->visibility.expires_ms : 0;
     out->expires_at_ms = tw_pending(&m->expiry) ? m->expiry.expires_ms : 0;
     out->push_headers = blob_ref(pushing_headers(m));
-    out->has_reservation = m->state == MSG_RESERVED && has_reservation(m);
-    if (out->has_reservation)
-        ids_hex(m->reservation, RESERVATION_ID_BYTES, out->reservation_id);
     if (m->epoch > *newest)
         *newest = m->epoch;
     res->n_messages++;

@@ -332,8 +332,7 @@ static void make_visible(struct emb *e, struct message *m)
     waiters_note_ready(e, m->queue);
 }
 
-/* Copies m into a result, reading its body back from the database if it is cold. */
-static enum eng_status fill_message(struct emb *e, struct eng_message *out, struct message *m,
+enum eng_status message_fill(struct emb *e, struct eng_message *out, struct message *m,
                                     bool with_reservation)
 {
     enum eng_status st = message_body(e, m, &out->body);
@@ -374,7 +373,7 @@ enum eng_status message_reserve_into(struct emb *e, struct queue *q, uint32_t n,
             m->first_reserved_ms = after < 1 ? 1 : after > UINT32_MAX ? UINT32_MAX : (uint32_t)after;
         }
         ids_new_reservation(&e->ids, m->reservation);
-        enum eng_status st = fill_message(e, out, m, true);
+        enum eng_status st = message_fill(e, out, m, true);
         if (st != ENG_OK) { /* a cold body could not be read: hand out what we have */
             m->reserved_count--;
             return res->n_messages ? ENG_OK : st;
@@ -447,7 +446,7 @@ void emb_peek(struct emb *e, struct eng_op *op, const char *project, const char 
     enum eng_status st = ENG_OK;
     for (size_t i = 0; st == ENG_OK && i < want; i++, pos = pos->next) {
         struct message *m = list_entry(pos, struct message, link);
-        if ((st = fill_message(e, &op->res.messages[op->res.n_messages], m, false)) == ENG_OK)
+        if ((st = message_fill(e, &op->res.messages[op->res.n_messages], m, false)) == ENG_OK)
             op->res.n_messages++;
         if (m->epoch > newest)
             newest = m->epoch;
@@ -472,7 +471,7 @@ void emb_get(struct emb *e, struct eng_op *op, const char *project, const char *
         eng_fail(e, op, ENG_MESSAGE_NOT_FOUND);
     else if (!(op->res.messages = calloc(1, sizeof(*op->res.messages))))
         eng_fail(e, op, ENG_NO_MEMORY);
-    else if ((st = fill_message(e, &op->res.messages[0], m, false)) != ENG_OK)
+    else if ((st = message_fill(e, &op->res.messages[0], m, false)) != ENG_OK)
         eng_fail(e, op, st);
     else {
         op->res.n_messages = 1;

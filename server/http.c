@@ -77,31 +77,8 @@ static void unwatch(struct http_req *r)
     r->watching = false;
 }
 
-static void resume(struct http_req *r)
-{
-    unwatch(r);
-    if (!r->suspended)
-        return;
-    r->suspended = false;
-    list_remove(&r->suspended_link);
-    MHD_resume_connection(r->conn);
-    r->http->resumed = true;
-}
-
-/* ---- streamed answers ---- */
-
-/* Owned by the MHD response (freed with it); the front holds s->api in between. */
-struct http_stream {
-    struct api_stream api;  /* first, so the front's pointer is ours */
-    struct http_req *req;   /* NULL once the request is over */
-    char *buf;              /* written, not yet handed to MHD: buf[sent..len) */
-    size_t len, sent, cap;
-    bool closing;           /* the front closed it: end once buf is sent */
-    bool gone;              /* the client hung up or the server stops: end at once */
-    bool told;              /* the front let go (closed) or was told (on_gone) */
-};
-
-/* The content reader has nothing to send: the connection waits, off MHD's books. */
+/* The connection waits for the front (an engine call, a long poll, a stream with nothing
+ * to send), off MHD's books. */
 static void park(struct http_req *r)
 {
     MHD_suspend_connection(r->conn);
@@ -118,6 +95,26 @@ static void unpark(struct http_req *r)
     MHD_resume_connection(r->conn);
     r->http->resumed = true;
 }
+
+static void resume(struct http_req *r)
+{
+    unwatch(r);
+    unpark(r);
+}
+
+/* ---- streamed answers ---- */
+
+/* Owned by the MHD response (freed with it); the front holds s->api in between. */
+struct http_stream {
+    struct api_stream api;  /* first, so the front's pointer is ours */
+    struct http_req *req;   /* NULL once the request is over */
+    char *buf;              /* written, not yet handed to MHD: buf[sent..len) */
+    size_t len, sent, cap;
+    bool closing;           /* the front closed it: end once buf is sent */
+    bool gone;              /* the client hung up or the server stops: end at once */
+    bool told;              /* the front let go (closed) or was told (on_gone) */
+};
+
 
 /* The request is over (or its response freed): the front hears of it once. */
 static void stream_detach(struct http_stream *s)
@@ -403,6 +400,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct http *h = cls;
     (void)url;
+    (void)conn; /* the same as r->conn */
     (void)version;
     struct http_req *r = *con_cls;
     if (!r || !r->path)
@@ -437,9 +435,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     api_handle(h->api, &r->api);
     if (r->has_response)
         return send_response(r);
-    MHD_suspend_connection(conn);
-    r->suspended = true;
-    list_push_back(&h->suspended, &r->suspended_link);
+    park(r);
     if (r->api.long_poll)
         watch(r);
     return MHD_YES;
