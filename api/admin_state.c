@@ -403,7 +403,8 @@ bool admin_state_route(struct admin *a, struct api_request *req, char **seg, siz
 {
     if (!own_path(seg, n))
         return false;
-    if (!eng_has_fixtures(a->api->engine))
+    bool is_reset = (n == 2 || n == 4) && is(seg[n - 1], "reset");
+    if (!eng_has_fixtures(a->api->engine) && !is_reset) /* PostgreSQL: resets only */
         api_reply_error(req, ENG_BACKEND_UNSUPPORTED, NULL);
     else if (n == 4 || n == 5 || n == 6)
         project_route(a, req, seg, n);

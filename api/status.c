@@ -37,7 +37,7 @@ static const struct {
     [ENG_ID_REPEATED] = {400, "Two messages of the fixture have the same id"},
     [ENG_NAME_REPEATED] = {400, "The fixture names the same project or queue twice"},
     [ENG_FIXTURE_INVALID] = {400, "The fixture has a project or queue without a name, or a message without a body"},
-    [ENG_BACKEND_UNSUPPORTED] = {400, "The PostgreSQL back end cannot do this: the test kit's full peek, event stream, reset, snapshots and fixtures need the embedded back end"},
+    [ENG_BACKEND_UNSUPPORTED] = {400, "The PostgreSQL back end cannot do this: the test kit's full peek, snapshots and fixtures need the embedded back end"},
     [API_BAD_REQUEST] = {400, "Bad request"},
     [API_UNAUTHORIZED] = {401, "Unauthorized"},
     [API_FORBIDDEN] = {403, "Forbidden: this token has no access to the project"},

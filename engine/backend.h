@@ -27,6 +27,7 @@ struct pgb *pg_open(const struct eng_options *opt, char *err, size_t err_len);
 void pg_close(struct pgb *e);
 void pg_set_time(struct pgb *e, int64_t now_ms);
 int64_t pg_now_ms(const struct pgb *e);
+void pg_wipe(struct pgb *e, struct eng_op *op, const char *project); /* NULL: every project */
 int64_t pg_next_deadline(const struct pgb *e);
 int pg_poll_fd(const struct pgb *e);
 void pg_on_readable(struct pgb *e);

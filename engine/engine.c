@@ -425,7 +425,7 @@ static void unsupported(struct eng_op *op)
 void eng_wipe(struct engine *e, struct eng_op *op, const char *project)
 {
     if (on_pg(e))
-        unsupported(op);
+        pg_wipe(pgb(e), op, project);
     else
         emb_wipe(emb(e), op, project);
 }

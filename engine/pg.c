@@ -919,6 +919,34 @@ void pg_queue_delete(struct pgb *b, struct eng_op *op, const char *project, cons
         pg_start(b, j);
 }
 
+/* The test kit's reset: every queue of a project ('' for all projects) with its messages;
+ * waiters on every node hear of each queue as of a queue delete. */
+static const char sql_wipe[] =
+    "WITH q AS (DELETE FROM anvil_queues WHERE $1 = '' OR project = $1"
+    " RETURNING id, project, name),"
+    " gone AS (DELETE FROM anvil_messages WHERE queue IN (SELECT id FROM q) RETURNING id),"
+    PG_UNPUSH ","
+    " t AS (DELETE FROM anvil_queue_totals WHERE queue IN (SELECT id FROM q))"
+    " SELECT pg_notify('anvil', project || '/' || name) FROM q";
+
+static void on_wiped(struct pgb *b, struct pg_job *j, PGresult *res)
+{
+    (void)b;
+    if (j->op)
+        pg_answer_status(j->op, pg_result_status(res));
+}
+
+void pg_wipe(struct pgb *b, struct eng_op *op, const char *project)
+{
+    struct pg_job *j = pg_job_new(sql_wipe, on_wiped, op);
+    if (!j) {
+        pg_answer_status(op, ENG_NO_MEMORY);
+        return;
+    }
+    pg_param_text(j, project ? project : "");
+    pg_start(b, j);
+}
+
 static const char sql_queue_list[] =
     "SELECT name FROM anvil_queues WHERE project = $1 AND starts_with(name, $2) AND name > $3"
     " ORDER BY name COLLATE \"C\" LIMIT $4";
