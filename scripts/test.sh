@@ -136,6 +136,11 @@ run_suite "bench startup smoke (bench/startup.py --smoke)" /usr/bin/python3 benc
 # Static analysis: clang-tidy with the checks in .clang-tidy, every finding an error.
 command -v clang-tidy >/dev/null && run_suite "lint (clang-tidy)" scripts/lint.sh build
 
+# Installing: meson install of the release build into a temporary DESTDIR — the files, a
+# server started with the installed config, the systemd unit (systemd-analyze verify and
+# security), the man pages rendered and listing every option.
+run_suite "install (meson install, unit, man pages)" /usr/bin/python3 tests/install/test_install.py build
+
 # The Docker image: built and exercised when a Docker engine answers, skipped otherwise.
 run_suite "docker image" tests/docker/test_docker.sh
 
