@@ -50,6 +50,7 @@ class Install:
         self.bindir = prefix / opts["bindir"]
         self.sysconfdir = prefix / opts["sysconfdir"]
         self.mandir = prefix / opts["mandir"]
+        self.completionsdir = prefix / opts["datadir"] / "bash-completion" / "completions"
         self.destdir = Path(tempfile.mkdtemp(prefix="anvil-install-"))
         res = run(["meson", "install", "-C", str(BUILD), "--destdir", str(self.destdir)])
         if res.returncode != 0:
@@ -79,9 +80,7 @@ class Install:
         if self.man_option != "disabled":
             files |= {self.mandir / "man8" / "anvil.8", self.mandir / "man1" / "anvilctl.1"}
         if (BUILD / "anvilctl").exists():
-            files |= {self.bindir / "anvilctl",
-                      Path(str(self.unit()).split("/lib/systemd/")[0]) / "share" /
-                      "bash-completion" / "completions" / "anvilctl"}
+            files |= {self.bindir / "anvilctl", self.completionsdir / "anvilctl"}
         return sorted(str(f) for f in files)
 
 
@@ -104,6 +103,21 @@ def test_installed_config_keeps_the_database_in_the_state_directory(inst):
     changed = [line for line in installed if line not in source]
     assert all(line.startswith(("#", "data_dir =", "test_mode =")) for line in changed), changed
     assert len([line for line in source if line not in installed]) == 2
+
+
+def test_installing_again_keeps_the_operators_config(inst):
+    destdir = Path(tempfile.mkdtemp(prefix="anvil-reinstall-"))
+    try:
+        conf = destdir / str(inst.sysconfdir / "anvil" / "anvil.conf").lstrip("/")
+        conf.parent.mkdir(parents=True)
+        conf.write_text("token = the-operators-token\n")
+        res = run(["meson", "install", "-C", str(BUILD), "--destdir", str(destdir)])
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert conf.read_text() == "token = the-operators-token\n", "the config was overwritten"
+        dist = conf.with_name("anvil.conf.dist").read_text()
+        assert dist == inst.path(inst.sysconfdir / "anvil" / "anvil.conf").read_text()
+    finally:
+        shutil.rmtree(destdir, ignore_errors=True)
 
 
 def test_server_starts_with_the_installed_config_and_stops_on_sigterm(inst):
