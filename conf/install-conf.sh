@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/install-conf.sh FILE DIR — meson install's step for the config file: puts FILE in
+# conf/install-conf.sh FILE DIR — meson install's step for the config file: puts FILE in
 # $DESTDIR/DIR as anvil.conf unless one is there already, so an operator's settings (tokens,
 # host) survive installing a new version; the new file then goes next to it as
 # anvil.conf.dist, to compare.
