@@ -3,6 +3,7 @@
 #include "observe.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -14,14 +15,21 @@ static void read_memory(struct metrics_process *out)
     FILE *f = fopen("/proc/self/statm", "r");
     if (!f)
         return;
-    unsigned long long virt_pages, resident_pages;
-    long page = sysconf(_SC_PAGESIZE);
-    if (fscanf(f, "%llu %llu", &virt_pages, &resident_pages) == 2 && page > 0) {
-        out->has_memory = true;
-        out->virtual_bytes = virt_pages * (uint64_t)page;
-        out->resident_bytes = resident_pages * (uint64_t)page;
-    }
+    char line[128];
+    bool ok = fgets(line, sizeof(line), f) != NULL;
     fclose(f);
+    char *end;
+    unsigned long long virt_pages = ok ? strtoull(line, &end, 10) : 0;
+    ok = ok && end != line;
+    char *rest = ok ? end : line;
+    unsigned long long resident_pages = ok ? strtoull(rest, &end, 10) : 0;
+    ok = ok && end != rest;
+    long page = sysconf(_SC_PAGESIZE);
+    if (!ok || page <= 0)
+        return;
+    out->has_memory = true;
+    out->virtual_bytes = virt_pages * (uint64_t)page;
+    out->resident_bytes = resident_pages * (uint64_t)page;
 }
 
 void observe_process(void *ctx, struct metrics_process *out)
