@@ -82,12 +82,19 @@ int ctl_http(const struct ctl_args *a, const char *method, const char *path, jso
 {
     char *url = NULL, *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     struct ctl_buf got = {0};
+    *reply = NULL;
+    *status = 0;
     size_t base = strlen(a->url);
     while (base > 0 && a->url[base - 1] == '/')
         base--;
-    url = malloc(base + strlen(path) + 1);
-    memcpy(url, a->url, base);
-    strcpy(url + base, path);
+    size_t url_len = base + strlen(path) + 1;
+    url = malloc(url_len);
+    if (!url) {
+        free(text);
+        fprintf(stderr, "anvilctl: out of memory\n");
+        return CTL_ERROR;
+    }
+    snprintf(url, url_len, "%.*s%s", (int)base, a->url, path);
 
     CURL *c = curl_easy_init();
     struct curl_slist *headers = http_headers(a, text != NULL);
@@ -104,8 +111,6 @@ int ctl_http(const struct ctl_args *a, const char *method, const char *path, jso
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
     CURLcode rc = curl_easy_perform(c);
     int result = CTL_OK;
-    *reply = NULL;
-    *status = 0;
     if (rc != CURLE_OK) {
         fprintf(stderr, "anvilctl: cannot reach the server at %.*s: %s\n", (int)base, a->url,
                 curl_easy_strerror(rc));
