@@ -21,7 +21,7 @@ enum ctl_exit {
 #define CTL_MAX_SUBSCRIBERS 64
 
 /* Everything the command line, ANVIL_* variables and the config file decided. Strings point
- * into argv, the environment or main.c's copy of the config file's values. */
+ * into argv, the environment or struct ctl_file (settings.c). */
 struct ctl_args {
     const char *url, *project, *token, *data_dir, *config;
     bool json, help;
@@ -37,6 +37,17 @@ struct ctl_args {
     char **words;
     int n_words;
 };
+
+/* ---- settings.c ---- */
+
+/* The config file's values (copies, freed by ctl_settings_free). */
+struct ctl_file {
+    char *url, *project, *token, *data_dir;
+};
+/* Fills a's url, project, token and data_dir from flags (already in a), ANVIL_* variables,
+ * the config file or the defaults; CTL_USAGE (message printed) on bad settings. */
+int ctl_settings_load(struct ctl_args *a, struct ctl_file *fs);
+void ctl_settings_free(struct ctl_file *fs);
 
 /* ---- http.c ---- */
 

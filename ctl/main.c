@@ -1,7 +1,8 @@
 /* ctl/main.c — anvilctl, anvil's command-line client: reads the settings (flags beat
  * ANVIL_* variables beat the config file), finds the command, checks its arguments, prints
  * --help for the program and every command, and runs it. The commands themselves live in
- * queues.c, messages.c and server.c; exit codes are listed in ctl.h. */
+ * queues.c, messages.c and server.c, the settings' sources in settings.c; exit codes are
+ * listed in ctl.h. */
 #include <errno.h>
 #include <getopt.h>
 #include <stddef.h>
@@ -12,9 +13,6 @@
 
 #include "ctl.h"
 
-#define DEFAULT_URL "http://127.0.0.1:8080"
-#define DEFAULT_PROJECT "default"
-#define DEFAULT_DATA_DIR "./anvil-data"
 
 static const struct {
     const struct ctl_command *list;
@@ -31,8 +29,8 @@ static const char *program_help =
     "anvilctl talks to an anvil server over its IronMQ v3 API (and /health, /stats).\n"
     "\n"
     "Global options (anywhere on the line):\n"
-    "  --url URL         the server (ANVIL_URL, config `url`; default " DEFAULT_URL ")\n"
-    "  --project, -p ID  the project (ANVIL_PROJECT, config `project`; default \"" DEFAULT_PROJECT "\")\n"
+    "  --url URL         the server (ANVIL_URL, config `url`; default http://127.0.0.1:8080)\n"
+    "  --project, -p ID  the project (ANVIL_PROJECT, config `project`; default \"default\")\n"
     "  --token TOKEN     sent as `Authorization: OAuth TOKEN` (ANVIL_TOKEN, config `token`;\n"
     "                    default none, which a dev-mode server accepts)\n"
     "  --config FILE     settings file (ANVILCTL_CONFIG; default\n"
@@ -235,113 +233,6 @@ static int parse_flags(struct ctl_args *a, int argc, char **argv, bool *version)
     return CTL_OK;
 }
 
-/* ---- settings: flags beat ANVIL_* variables beat the config file ---- */
-
-struct file_settings {
-    char *url, *project, *token, *data_dir;
-};
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t len = strlen(s);
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' ||
-                       s[len - 1] == '\r'))
-        s[--len] = '\0';
-    return s;
-}
-
-/* Stores one `key = value` line; unknown keys are a usage error naming file and line. */
-static int file_line(struct file_settings *fs, const char *path, int lineno, char *line)
-{
-    char *eq = strchr(line, '=');
-    if (!eq)
-        return ctl_usage_error("%s:%d: expected `key = value`", path, lineno);
-    *eq = '\0';
-    char *key = trim(line), *value = trim(eq + 1);
-    for (char *k = key; *k; k++)
-        if (*k == '-')
-            *k = '_';
-    char **slot = strcmp(key, "url") == 0        ? &fs->url
-                  : strcmp(key, "project") == 0  ? &fs->project
-                  : strcmp(key, "token") == 0    ? &fs->token
-                  : strcmp(key, "data_dir") == 0 ? &fs->data_dir
-                                                 : NULL;
-    if (!slot)
-        return ctl_usage_error("%s:%d: unknown key \"%s\" (url, project, token, data_dir)",
-                               path, lineno, key);
-    free(*slot);
-    *slot = strdup(value);
-    return CTL_OK;
-}
-
-/* Reads the config file: explicit (must exist) or the default one (if it exists). */
-static int file_load(struct file_settings *fs, const char *explicit_path)
-{
-    char fallback[4096] = "";
-    const char *path = explicit_path;
-    if (!path) {
-        const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-        if (xdg && xdg[0])
-            snprintf(fallback, sizeof(fallback), "%s/anvil/anvilctl.conf", xdg);
-        else if (home && home[0])
-            snprintf(fallback, sizeof(fallback), "%s/.config/anvil/anvilctl.conf", home);
-        path = fallback[0] ? fallback : NULL;
-    }
-    FILE *f = path ? fopen(path, "r") : NULL;
-    if (!f)
-        return explicit_path ? ctl_usage_error("cannot read %s: %s", path, strerror(errno))
-                             : CTL_OK;
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0, rc = CTL_OK;
-    while (rc == CTL_OK && getline(&line, &cap, f) >= 0) {
-        lineno++;
-        char *hash = strchr(line, '#'), *t;
-        if (hash)
-            *hash = '\0';
-        t = trim(line);
-        if (t[0])
-            rc = file_line(fs, path, lineno, t);
-    }
-    free(line);
-    fclose(f);
-    return rc;
-}
-
-static const char *pick(const char *flag, const char *env_name, const char *file,
-                        const char *fallback)
-{
-    const char *env = getenv(env_name);
-    return flag ? flag : env && env[0] ? env : file ? file : fallback;
-}
-
-static int settings_load(struct ctl_args *a, struct file_settings *fs)
-{
-    const char *config = a->config ? a->config : getenv("ANVILCTL_CONFIG");
-    int rc = file_load(fs, config && config[0] ? config : NULL);
-    if (rc != CTL_OK)
-        return rc;
-    a->url = pick(a->url, "ANVIL_URL", fs->url, DEFAULT_URL);
-    a->project = pick(a->project, "ANVIL_PROJECT", fs->project, DEFAULT_PROJECT);
-    a->token = pick(a->token, "ANVIL_TOKEN", fs->token, NULL);
-    a->data_dir = pick(a->data_dir, "ANVIL_DATA_DIR", fs->data_dir, DEFAULT_DATA_DIR);
-    if (strncmp(a->url, "http://", 7) != 0 && strncmp(a->url, "https://", 8) != 0)
-        return ctl_usage_error("the URL \"%s\" does not start with http:// or https://", a->url);
-    if (!a->project[0])
-        return ctl_usage_error("the project is empty");
-    return CTL_OK;
-}
-
-static void file_free(struct file_settings *fs)
-{
-    free(fs->url);
-    free(fs->project);
-    free(fs->token);
-    free(fs->data_dir);
-}
-
 /* ---- the command ---- */
 
 static int usage_of(const struct ctl_command *c, int rc)
@@ -391,7 +282,7 @@ static int run_help(char **words, int n)
     return ctl_usage_error("no command \"%s\"; see `anvilctl --help`", words[0]);
 }
 
-static int run(struct ctl_args *a, struct file_settings *fs)
+static int run(struct ctl_args *a, struct ctl_file *fs)
 {
     int used = 0;
     if (a->n_words == 0) {
@@ -425,7 +316,7 @@ static int run(struct ctl_args *a, struct file_settings *fs)
     a->n_words -= used;
     int rc = check_command(c, a);
     if (rc == CTL_OK)
-        rc = settings_load(a, fs);
+        rc = ctl_settings_load(a, fs);
     return rc == CTL_OK ? c->run(a) : rc;
 }
 
@@ -435,7 +326,7 @@ int main(int argc, char **argv)
         .message_timeout = -1, .message_expiration = -1, .dead_letter_max = -1,
         .retries = -1, .retries_delay = -1, .n = -1, .timeout = -1, .wait = -1, .delay = -1,
     };
-    struct file_settings fs = {0};
+    struct ctl_file fs = {0};
     bool version = false;
     argv[0] = "anvilctl"; /* getopt's messages name the program */
     int rc = parse_flags(&a, argc, argv, &version);
@@ -451,6 +342,6 @@ int main(int argc, char **argv)
     rc = run(&a, &fs);
     fflush(stdout);
     ctl_http_cleanup();
-    file_free(&fs);
+    ctl_settings_free(&fs);
     return rc;
 }
