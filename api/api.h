@@ -57,6 +57,7 @@ struct api {
     struct api_limits limits;
     struct api_push_rules push;
     struct admin *admin; /* the test kit (api/admin.h); NULL: test mode is off */
+    struct metrics *metrics; /* GET /metrics' request counters (api/metrics.h); NULL: none */
 };
 
 /* A streamed answer (the test kit's event stream): the server sends the status and headers
@@ -109,6 +110,9 @@ struct api_request {
     void (*on_abandon)(struct api_request *req);
     void *front;              /* that front's state for this request */
     struct api *api;
+    /* The endpoint the router matched (api_route_name's names, or health, stats, metrics,
+     * admin, sqs), for the request metrics; NULL: none matched. A static string. */
+    const char *route;
     bool long_poll;   /* set when the answer may wait for messages (reserve with wait) */
     struct eng_op op; /* the engine call this request is waiting for, if any */
 };

@@ -4,6 +4,7 @@
  * SQS front (sqs_claims(): "/", "/{account}/{queue}" or X-Amz-Target) go to sqs_handle().
  *   /health                                            GET (no token needed)
  *   /stats                                             GET (any valid token)
+ *   /metrics                                           GET (any valid token; api/metrics.c)
  *   /3/projects/{p}/queues                             GET
  *   /3/projects/{p}/queues/{q}                         GET PUT PATCH DELETE
  *   /3/projects/{p}/queues/{q}/messages                POST GET DELETE
@@ -18,6 +19,7 @@
 #include "admin.h"
 #include "handlers.h"
 #include "json.h"
+#include "metrics.h"
 #include "status.h"
 
 #include <jansson.h>
@@ -232,10 +234,17 @@ static void stats(struct api *api, struct api_request *req, const struct route *
     api_reply_json(req, 200, body);
 }
 
+static void metrics(struct api *api, struct api_request *req, const struct route *rt)
+{
+    (void)rt;
+    metrics_handle(api, req);
+}
+
 typedef void (*handler_fn)(struct api *api, struct api_request *req, const struct route *rt);
 
-/* name: the endpoint's name for the test kit's fault rules (api/admin_faults.c); NULL for
- * /health and /stats, which faults leave alone. */
+/* name: the endpoint's name for the test kit's fault rules (api/admin_faults.c) and the
+ * request metrics; NULL for /health, /stats and /metrics, which faults leave alone (the
+ * metrics name them by their path: route_name). */
 struct endpoint {
     const char *method;
     handler_fn fn;
@@ -245,6 +254,7 @@ struct endpoint {
 #define ENDPOINTS(name, ...) static const struct endpoint name[] = {__VA_ARGS__, {NULL, NULL, NULL}}
 ENDPOINTS(health_eps, {"GET", health, NULL}, {"HEAD", health, NULL});
 ENDPOINTS(stats_eps, {"GET", stats, NULL});
+ENDPOINTS(metrics_eps, {"GET", metrics, NULL});
 ENDPOINTS(queues_eps, {"GET", v3_list_queues, "queue_list"});
 ENDPOINTS(queue_eps, {"GET", v3_get_queue, "queue_get"}, {"PUT", v3_put_queue, "queue_put"},
           {"PATCH", v3_patch_queue, "queue_patch"}, {"DELETE", v3_delete_queue, "queue_delete"});
@@ -286,6 +296,10 @@ static const struct endpoint *match_path(char **seg, size_t n, struct route *rt,
     if (n == 1 && is(seg[0], "stats")) {
         rt->server_wide = true;
         return stats_eps;
+    }
+    if (n == 1 && is(seg[0], "metrics")) {
+        rt->server_wide = true;
+        return metrics_eps;
     }
     if (n < 4 || n > 8 || !is(seg[0], "3") || !is(seg[1], "projects") || !is(seg[3], "queues"))
         return NULL;
@@ -359,9 +373,18 @@ static bool injected_fault(struct api *api, struct api_request *req, const char 
     return http != 0;
 }
 
+/* The request metrics' name of an endpoint (a static string). */
+static const char *route_name(const struct endpoint *ep, const struct endpoint *table)
+{
+    if (ep->name)
+        return ep->name;
+    return table == health_eps ? "health" : table == stats_eps ? "stats" : "metrics";
+}
+
 static void route(struct api *api, struct api_request *req, char **seg, size_t n)
 {
     if (n >= 1 && is(seg[0], "admin")) {
+        req->route = "admin";
         admin_handle(api, req, seg, n);
         return;
     }
@@ -369,6 +392,11 @@ static void route(struct api *api, struct api_request *req, char **seg, size_t n
     int status;
     const char *detail = NULL;
     const struct endpoint *eps = match_path(seg, n, &rt, &status);
+    for (const struct endpoint *ep = eps; ep && ep->method; ep++)
+        if (method_is(req, ep->method)) {
+            req->route = route_name(ep, eps); /* also when refused: 401s count too */
+            break;
+        }
     if (eps && (status = admit(api, req, &rt, &detail)) == ENG_OK) {
         for (; eps->method; eps++)
             if (method_is(req, eps->method)) {
@@ -390,7 +418,9 @@ void api_handle(struct api *api, struct api_request *req)
     req->reply_type = req->reply_header_name = req->reply_header_value = NULL;
     req->reply_id_header = NULL;
     req->on_abandon = NULL;
+    req->route = NULL;
     if (sqs_claims(req)) {
+        req->route = "sqs";
         sqs_handle(api, req);
         return;
     }

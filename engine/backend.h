@@ -35,6 +35,8 @@ void pg_flush(struct pgb *e);
 void pg_wake_all_waiters(struct pgb *e);
 bool pg_idle(const struct pgb *e);
 void pg_stats(const struct pgb *e, struct eng_stats *out);
+/* Only the long-poll waiters: the counters and depths live in the database (not yet). */
+void pg_metrics(const struct pgb *e, struct eng_metrics *out);
 void pg_cancel(struct pgb *e, struct eng_op *op);
 void pg_queue_list(struct pgb *e, struct eng_op *op, const char *project,
                     const char *prefix, const char *previous, uint32_t per_page);

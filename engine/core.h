@@ -93,6 +93,7 @@ struct emb {
     bool shutting_down;          /* long polls answer at once */
     eng_observer_fn observer;    /* the test kit's event stream (inspect.c); NULL: off */
     void *observer_ctx;
+    uint64_t events[ENG_EV_COUNT]; /* counted always, observer or not (GET /metrics) */
     uint64_t commits, commit_failures;
     /* memory accounting (see memory.c) */
     uint64_t memory_budget;
@@ -155,6 +156,7 @@ void emb_push_statuses(struct emb *e, struct eng_op *op, const char *project, co
                        uint64_t id);
 void emb_inspect(struct emb *e, struct eng_op *op, const char *project, const char *name,
                  uint32_t n, unsigned states);
+int emb_metrics(const struct emb *e, size_t queue_limit, struct eng_metrics *out);
 
 /* inspect.c: the event stream's side. Callers test e->observer first (one branch when no
  * one watches); ev's project, queue, msg_id, reserved_count and at_ms come from m. */

@@ -194,6 +194,23 @@ void eng_stats(const struct engine *e, struct eng_stats *out)
         emb_stats(cemb(e), out);
 }
 
+int eng_metrics(const struct engine *e, size_t queue_limit, struct eng_metrics *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (on_pg(e)) {
+        pg_metrics(cpgb(e), out);
+        return 0;
+    }
+    return emb_metrics(cemb(e), queue_limit, out);
+}
+
+void eng_metrics_free(struct eng_metrics *m)
+{
+    free(m->queues);
+    m->queues = NULL;
+    m->n_queues = 0;
+}
+
 void eng_cancel(struct engine *e, struct eng_op *op)
 {
     if (on_pg(e))

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "blob.h"
+#include "hist.h"
 #include "ids.h"
 #include "list.h"
 #include "timerwheel.h"
@@ -507,6 +508,34 @@ struct eng_event {
 typedef void (*eng_observer_fn)(void *ctx, const struct eng_event *ev);
 void eng_set_observer(struct engine *e, eng_observer_fn fn, void *ctx);
 const char *eng_event_name(enum eng_event_type t);
+
+/* ---- metrics (api/metrics.c's GET /metrics) ---- */
+
+/* One queue's depth. The names are borrowed: valid until the next engine call. */
+struct eng_queue_depth {
+    const char *project, *queue;
+    uint64_t ready, delayed, reserved, pushing;
+    uint64_t waiters; /* long polls waiting on it */
+};
+
+struct eng_metrics {
+    bool has_events;                /* false: the back end does not count them (PostgreSQL) */
+    uint64_t events[ENG_EV_COUNT];  /* since start: messages each event happened to (clear:
+                                     * messages removed, not calls) */
+    bool has_depths;                /* false: no per-queue depths (PostgreSQL) */
+    struct eng_queue_depth *queues; /* the first queue_limit by project, then name (owned) */
+    size_t n_queues;
+    struct eng_queue_depth rest;    /* the sum over every other queue (names NULL) */
+    size_t rest_queues;             /* how many that is */
+    uint64_t waiters;               /* long polls waiting, every queue */
+    bool has_commits;               /* the embedded journal's group commits */
+    struct hist batch_records, batch_us, commit_us; /* see storage/store.h */
+};
+
+/* Fills *out (freed with eng_metrics_free). 0, or -1 when out of memory. The walk over the
+ * queues is O(queues + waiters): meant for a scrape every few seconds, not every request. */
+int eng_metrics(const struct engine *e, size_t queue_limit, struct eng_metrics *out);
+void eng_metrics_free(struct eng_metrics *m);
 
 const char *eng_status_name(enum eng_status st);
 const char *queue_type_name(enum queue_type t);

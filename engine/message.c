@@ -229,6 +229,7 @@ enum eng_status message_post(struct emb *e, struct queue *q, struct blob *body,
     m->epoch = eng_journal(e, &rec);
     q->total_messages++;
     *id = m->id;
+    e->events[ENG_EV_POST]++;
     if (e->observer)
         observe_message(e, ENG_EV_POST, m,
                         &(struct eng_event){.delay_s = delay_s, .until_ms = visible_at});
@@ -304,6 +305,7 @@ static bool dead_letter(struct emb *e, struct message *m)
     struct queue *to = queue_find_or_create(e, from->project->id, from->dead_letter_queue);
     if (!to || to == from || to->type != QUEUE_PULL)
         return false;
+    e->events[ENG_EV_DEAD_LETTER]++;
     if (e->observer)
         observe_message(e, ENG_EV_DEAD_LETTER, m, &(struct eng_event){.to_queue = to->name});
     leave_list(m);
@@ -379,6 +381,7 @@ enum eng_status message_reserve_into(struct emb *e, struct queue *q, uint32_t n,
             return res->n_messages ? ENG_OK : st;
         }
         res->n_messages++;
+        e->events[ENG_EV_RESERVE]++;
         if (e->observer)
             observe_message(e, ENG_EV_RESERVE, m,
                             &(struct eng_event){.reservation_id = out->reservation_id,
@@ -495,6 +498,7 @@ static enum eng_status check_delete(struct message *m, const char *rid)
 
 void message_delete(struct emb *e, struct message *m)
 {
+    e->events[ENG_EV_DELETE]++;
     if (e->observer)
         observe_message(e, ENG_EV_DELETE, m, &(struct eng_event){.count = 1});
     journal_delete(e, m);
@@ -561,6 +565,7 @@ void emb_delete_many(struct emb *e, struct eng_op *op, const char *project, cons
  * knows exactly which rows are q's. */
 void queue_drop_messages(struct emb *e, struct queue *q)
 {
+    e->events[ENG_EV_CLEAR] += q->n_ready + q->n_delayed + q->n_reserved + q->n_pushing;
     if (e->observer && q->n_ready + q->n_delayed + q->n_reserved + q->n_pushing)
         observe_message(e, ENG_EV_CLEAR, NULL,
                         &(struct eng_event){.project = q->project->id, .queue = q->name,
@@ -627,6 +632,7 @@ void emb_touch(struct emb *e, struct eng_op *op, const char *project, const char
         tw_insert(&e->wheel, &m->visibility, e->now_ms + (int64_t)secs * 1000);
         ids_hex(m->reservation, RESERVATION_ID_BYTES, op->res.reservation_id);
         journal_update(e, m, 0, true);
+        e->events[ENG_EV_TOUCH]++;
         if (e->observer)
             observe_message(e, ENG_EV_TOUCH, m,
                             &(struct eng_event){.until_ms = e->now_ms + (int64_t)secs * 1000});
@@ -643,6 +649,8 @@ void emb_release(struct emb *e, struct eng_op *op, const char *project, const ch
     uint64_t mark = eng_start(e, op);
     struct message *m = NULL;
     enum eng_status st = find_reserved(e, project, name, id, reservation_id, &m);
+    if (st == ENG_OK)
+        e->events[ENG_EV_RELEASE]++;
     if (st == ENG_OK && e->observer) /* before the reservation it ends is forgotten */
         observe_message(e, ENG_EV_RELEASE, m,
                         &(struct eng_event){.delay_s = delay_s,
@@ -674,6 +682,7 @@ void emb_change_visibility(struct emb *e, struct eng_op *op, const char *project
     if (st == ENG_OK) {
         /* Unlike a touch, the reservation keeps its id (the receipt handle stays valid)
          * and it is not a new receive. Nothing durable changes: reservations are not. */
+        e->events[ENG_EV_VISIBILITY]++;
         if (e->observer)
             observe_message(e, ENG_EV_VISIBILITY, m,
                             &(struct eng_event){.until_ms = e->now_ms + (int64_t)timeout_s * 1000});
@@ -694,6 +703,7 @@ void message_on_timer(struct emb *e, struct tw_node *t)
 {
     if (t->tag == TIMER_EXPIRY) {
         struct message *m = list_entry(t, struct message, expiry);
+        e->events[ENG_EV_EXPIRE]++;
         if (e->observer)
             observe_message(e, ENG_EV_EXPIRE, m, &(struct eng_event){.count = 1});
         journal_delete(e, m);
@@ -706,6 +716,7 @@ void message_on_timer(struct emb *e, struct tw_node *t)
         return;
     }
     bool front = m->state == MSG_RESERVED || m->ready_at_front;
+    e->events[m->state == MSG_RESERVED ? ENG_EV_TIMEOUT : ENG_EV_VISIBLE]++;
     if (e->observer) /* before the reservation that ran out is forgotten */
         observe_message(e, m->state == MSG_RESERVED ? ENG_EV_TIMEOUT : ENG_EV_VISIBLE, m,
                         &(struct eng_event){.at_ms = e->now_ms});

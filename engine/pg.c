@@ -2085,6 +2085,12 @@ void pg_stats(const struct pgb *b, struct eng_stats *out)
     out->storage_ok = !b->broken && PQstatus(b->conns[0].c) == CONNECTION_OK;
 }
 
+void pg_metrics(const struct pgb *b, struct eng_metrics *out)
+{
+    for (const struct list_node *w = b->waits.next; w != &b->waits; w = w->next)
+        out->waiters++;
+}
+
 void pg_cancel(struct pgb *b, struct eng_op *op)
 {
     struct list_node *pos, *tmp;

@@ -11,8 +11,8 @@ set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
             libcurl4-openssl-dev libssl-dev libpq-dev)
-test_pkgs=(python3 python3-boto python3-boto3 nodejs npm clang clang-tidy libclang-rt-14-dev procps
-           postgresql go-md2man man-db systemd)
+test_pkgs=(python3 python3-boto python3-boto3 python3-prometheus-client nodejs npm clang clang-tidy
+           libclang-rt-14-dev procps postgresql go-md2man man-db systemd)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

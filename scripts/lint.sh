@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-files=$(find engine storage api server tests -name '*.c' -not -path '*/node_modules/*' | sort)
+files=$(find engine storage api server ctl tests -name '*.c' -not -path '*/node_modules/*' | sort)
 # clang-tidy counts the warnings it suppressed in system headers on stderr: not news.
 # One clang-tidy per core, a few files each (xargs fails when any of them does).
 if printf '%s\n' $files | xargs -P "$(nproc)" -n 4 clang-tidy -p "$build" --quiet \

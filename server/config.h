@@ -28,6 +28,7 @@ struct config {
     unsigned connection_limit;
     unsigned idle_timeout_s;
     unsigned shutdown_timeout_s;
+    unsigned metrics_queue_limit; /* queues GET /metrics names; the others are summed */
     unsigned push_timeout_s;
     unsigned push_concurrency;
     unsigned push_subscriber_concurrency;

@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "../api/metrics.h"
 #include "../api/status.h"
 #include "../engine/list.h"
 #include "clock.h"
@@ -457,6 +458,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         list_remove(&r->suspended_link);
     if (r->stream)
         stream_detach(r->stream);
+    if (r->status) /* answered (a stream: when it ended) */
+        metrics_note_request(h->api->metrics, r->api.route, r->status,
+                             (uint64_t)(clock_mono_us() - r->start_us));
     if (log_enabled(LOG_INFO)) {
         double ms = (double)(clock_mono_us() - r->start_us) / 1000.0;
         if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->status)
@@ -559,6 +563,13 @@ void http_stop_accepting(struct http *h)
     MHD_socket fd = MHD_quiesce_daemon(h->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+}
+
+size_t http_connections(const struct http *h)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
 }
 
 size_t http_requests_in_progress(const struct http *h)

@@ -28,6 +28,8 @@ int64_t http_next_timeout_ms(struct http *h);   /* -1 when MHD has no deadline *
 /* The loop saw a hang-up on a watched long poll (the epoll data pointer it was given). */
 void http_on_hangup(struct http *h, void *watch);
 void http_stop_accepting(struct http *h);
+/* Client connections open now (GET /metrics). */
+size_t http_connections(const struct http *h);
 /* Requests received in full and not yet answered. A request still arriving is not counted:
  * nothing was acknowledged for it, and libmicrohttpd 0.9.75 may not notice that such a
  * client hung up (edge-triggered epoll, a FIN that came with the last bytes) until the

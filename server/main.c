@@ -21,12 +21,14 @@
 
 #include "../api/admin.h"
 #include "../api/api.h"
+#include "../api/metrics.h"
 #include "../storage/backup.h"
 #include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "observe.h"
 #include "pusher.h"
 
 static bool is_loopback(const struct sockaddr *sa)
@@ -190,6 +192,8 @@ int main(int argc, char **argv)
     struct engine *engine = NULL;
     struct http *http = NULL;
     struct pusher *pusher = NULL;
+    struct metrics *metrics = NULL;
+    struct observe observed = {0};
     struct loop loop;
     char url[128] = "";
     int listen_fd = -1;
@@ -220,6 +224,10 @@ int main(int argc, char **argv)
                                  .relaxed = cfg.relaxed_limits},
                       .push = {.push_allow = cfg.push_allow,
                                .self_port = strrchr(url, ':') ? (unsigned)strtoul(strrchr(url, ':') + 1, NULL, 10) : 0}};
+    if (!(api.metrics = metrics = metrics_new(cfg.metrics_queue_limit, observe_process, &observed))) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto out;
+    }
     loop.clock = (struct vclock){0};
     if (config_test_mode_on(&cfg)) {
         struct admin_options aopt = {.clock = &loop.clock, .wall_ms = clock_wall_ms,
@@ -238,6 +246,7 @@ int main(int argc, char **argv)
     if (!(http = http_start(&hopt, err, sizeof(err))))
         goto out;
     listen_fd = -1; /* MHD owns it now */
+    observed.http = http;
     if (loop_attach(&loop, http, engine, err, sizeof(err)) != 0)
         goto out;
     unsigned push_timeout_s = cfg.push_timeout_s ? cfg.push_timeout_s : 10;
@@ -251,6 +260,7 @@ int main(int argc, char **argv)
     if (!(pusher = pusher_open(engine, &popt, err, sizeof(err))) ||
         loop_attach_pusher(&loop, pusher, err, sizeof(err)) != 0)
         goto out;
+    observed.pusher = pusher;
     if (api.admin) /* the test kit's push log and failing subscribers */
         pusher_set_hooks(pusher, &(struct pusher_hooks){.before_send = admin_push_before_send,
                                                         .after = admin_push_after,
@@ -301,6 +311,7 @@ out:
     admin_close(loop.admin); /* before the engine: the kit may hold calls of its own */
     eng_close(engine);
     pusher_close(pusher);
+    metrics_free(metrics);
     loop_close(&loop);
     if (status == 0)
         log_msg(LOG_INFO, "stopped");

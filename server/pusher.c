@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "../api/metrics.h"
 #include "../engine/list.h"
 #include "clock.h"
 #include "log.h"
@@ -27,6 +28,7 @@ struct pusher {
     struct list_node posted;    /* error-queue posts answered: freed at the next run */
     struct list_node faked;     /* requests the hooks answered: reported at the next run */
     struct pusher_hooks hooks;
+    struct metrics_push tally;  /* every outcome, for GET /metrics */
     /* Requests that could not even start (out of memory): answered -1 at the next run,
      * never from inside the engine's call that asked for them. */
     struct unsent { uint64_t msg_id; uint32_t subscriber, try_no, slot; } unsent[256];
@@ -209,6 +211,7 @@ static void answer_faked(struct pusher *p)
         list_remove(&t->link);
         p->in_flight--;
         tell_hooks(p, t, t->fake_status, t->fake_error, false, true);
+        metrics_push_note(&p->tally, t->fake_status, false, true, 0);
         uint64_t id = t->msg_id;
         uint32_t sub = t->subscriber, try_no = t->try_no, slot = t->slot;
         int status = t->fake_status;
@@ -295,6 +298,7 @@ static void send_request(void *ctx, const struct eng_push_request *req)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    t->sent_us = clock_mono_us();
     if (curl_multi_add_handle(p->multi, e) != CURLM_OK) {
         transfer_free(t);
         unsent(p, req);
@@ -394,6 +398,8 @@ static void reap(struct pusher *p)
         curl_multi_remove_handle(p->multi, msg->easy_handle);
         p->in_flight--;
         tell_hooks(p, t, (int)code, why, msg->data.result == CURLE_OPERATION_TIMEDOUT, false);
+        metrics_push_note(&p->tally, (int)code, msg->data.result == CURLE_OPERATION_TIMEDOUT,
+                          false, (uint64_t)(clock_mono_us() - t->sent_us));
         uint64_t id = t->msg_id;
         uint32_t sub = t->subscriber, try_no = t->try_no, slot = t->slot;
         transfer_free(t);
@@ -479,6 +485,11 @@ struct pusher *pusher_open(struct engine *engine, const struct pusher_options *o
                             .timeout_ms = opt->timeout_ms};
     eng_set_pusher(engine, &ep);
     return p;
+}
+
+void pusher_tally(const struct pusher *p, struct metrics_push *out)
+{
+    *out = p->tally;
 }
 
 void pusher_detach(struct pusher *p)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../api/metrics.h"
 #include "../engine/engine.h"
 
 struct pusher;
@@ -46,6 +47,8 @@ struct pusher_hooks {
 /* Sets the hooks (NULL or zeroed: none). Requests already out are reported only when they
  * went out with hooks set. */
 void pusher_set_hooks(struct pusher *p, const struct pusher_hooks *hooks);
+/* Every push request's outcome and latency so far (GET /metrics). */
+void pusher_tally(const struct pusher *p, struct metrics_push *out);
 /* Requests still out (shutdown waits for them a while). */
 uint32_t pusher_in_flight(const struct pusher *p);
 /* Stops the engine from sending (before eng_close) and drops the hooks; pusher_close

@@ -335,7 +335,11 @@ static size_t plan_batch(const struct batch *b, uint8_t *skip, struct seen *t, s
     return skipped;
 }
 
-static bool apply_batch(struct store *s, const struct batch *b, size_t *skipped)
+static uint64_t mono_us(void);
+
+/* *commit_us: how long the COMMIT statement took (0 when it was not reached). */
+static bool apply_batch(struct store *s, const struct batch *b, size_t *skipped,
+                        uint64_t *commit_us)
 {
     uint64_t last_id = 0;
     size_t cap = 16;
@@ -360,8 +364,12 @@ static bool apply_batch(struct store *s, const struct batch *b, size_t *skipped)
         sqlite3_bind_int64(s->stmt[ST_LAST_ID], 1, (sqlite3_int64)last_id);
         rc = step_reset(s->stmt[ST_LAST_ID]);
     }
-    if (rc == SQLITE_OK)
+    *commit_us = 0;
+    if (rc == SQLITE_OK) {
+        uint64_t t0 = mono_us();
         rc = step_reset(s->stmt[ST_COMMIT]);
+        *commit_us = mono_us() - t0;
+    }
     free(skip);
     if (rc != SQLITE_OK) {
         snprintf(s->last_error, sizeof(s->last_error), "%s",
@@ -436,7 +444,8 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         uint64_t t0 = mono_us();
         size_t skipped = 0;
-        b->ok = apply_batch(s, b, &skipped);
+        uint64_t commit_us = 0;
+        b->ok = apply_batch(s, b, &skipped, &commit_us);
         uint64_t took = mono_us() - t0;
         /* The space figures and the vacuum step need not follow every commit: ten times a
          * second is plenty, and keeps two PRAGMAs and a stat() off the hot path. */
@@ -451,6 +460,10 @@ static void *writer_main(void *arg)
         s->commits.total_us += took;
         if (took > s->commits.max_us)
             s->commits.max_us = took;
+        hist_add(&s->commits.batch_records, &hist_sizes, b->n);
+        hist_add(&s->commits.batch_us, &hist_latency_us, took);
+        if (b->ok)
+            hist_add(&s->commits.commit_us, &hist_latency_us, commit_us);
         s->finished = true;
         uint64_t one = 1;
         if (write(s->event_fd, &one, sizeof(one)) < 0) {
@@ -877,8 +890,9 @@ void store_close(struct store *s)
         (void)store_reap(s, &epoch, &ok);
         /* What was never committed is tried once more here, in order. */
         size_t skipped;
-        bool retried = !s->retry || apply_batch(s, s->retry, &skipped);
-        if (!retried || (s->building.n && !apply_batch(s, &s->building, &skipped)))
+        uint64_t commit_us;
+        bool retried = !s->retry || apply_batch(s, s->retry, &skipped, &commit_us);
+        if (!retried || (s->building.n && !apply_batch(s, &s->building, &skipped, &commit_us)))
             fprintf(stderr, "anvil: final commit failed: %s\n", s->last_error);
     }
     if (s->retry) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "../engine/blob.h"
+#include "../engine/hist.h"
 
 enum store_durability { STORE_FSYNC = 0, STORE_NORMAL };
 
@@ -83,6 +84,9 @@ struct store;
 /* Commits so far: how many, how many records, how long (for /stats and the benchmark). */
 struct store_commits {
     uint64_t count, records, skipped, total_us, max_us; /* skipped: records a later one made moot */
+    struct hist batch_records; /* records per batch (hist_sizes) */
+    struct hist batch_us;      /* a batch's whole transaction (hist_latency_us) */
+    struct hist commit_us;     /* its COMMIT alone: where the WAL is fsynced (hist_latency_us) */
 };
 
 /* Space on disk, refreshed by the writer after each commit. */

@@ -1,0 +1,47 @@
+/* server/observe.c — the process facts behind GET /metrics (see observe.h). Runs on the
+ * loop thread at each scrape: one small read of /proc, no allocation. */
+#include "observe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "pusher.h"
+
+/* /proc/self/statm: sizes in pages, virtual first, resident second. */
+static void read_memory(struct metrics_process *out)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return;
+    char line[128];
+    bool ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    char *end;
+    unsigned long long virt_pages = ok ? strtoull(line, &end, 10) : 0;
+    ok = ok && end != line;
+    char *rest = ok ? end : line;
+    unsigned long long resident_pages = ok ? strtoull(rest, &end, 10) : 0;
+    ok = ok && end != rest;
+    long page = sysconf(_SC_PAGESIZE);
+    if (!ok || page <= 0)
+        return;
+    out->has_memory = true;
+    out->virtual_bytes = virt_pages * (uint64_t)page;
+    out->resident_bytes = resident_pages * (uint64_t)page;
+}
+
+void observe_process(void *ctx, struct metrics_process *out)
+{
+    const struct observe *o = ctx;
+    read_memory(out);
+    if (o->http) {
+        out->has_connections = true;
+        out->connections = http_connections(o->http);
+    }
+    if (o->pusher) {
+        out->has_push = true;
+        pusher_tally(o->pusher, &out->push);
+    }
+}
