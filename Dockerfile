@@ -15,6 +15,7 @@ COPY engine engine
 COPY storage storage
 COPY api api
 COPY server server
+COPY ctl ctl
 RUN meson setup build --buildtype=release -Dtests=false >/dev/null \
  && ninja -C build \
  && strip build/anvil
