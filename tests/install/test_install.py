@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """tests/install/test_install.py [BUILD_DIR] — `meson install` of a configured build (default
 build/) into a temporary DESTDIR, then checks what landed there: exactly the expected files,
-a binary that runs, a config file the server starts with, a systemd unit that points at them,
+a binary that runs, a config file the server starts with (and that installing again keeps),
+a systemd unit that points at them,
 keeps its hardening and passes `systemd-analyze verify` (skipped, with a note, when the tool
 is absent), and man pages that render and list every option of `anvil --help`.
 Prints `ok NAME` or `FAIL NAME: why` per test, then `RESULT passed=N failed=M`."""
@@ -204,6 +205,9 @@ def test_man_pages_are_roff_with_the_version(inst):
     if pages is None:
         return "skipped: configured with -Dman=disabled"
     for page, title in zip(pages, ("ANVIL 8", "ANVILCTL 1")):
+        assert page.exists(), ("%s not installed: was go-md2man missing when %s was configured? "
+                               "(scripts/deps.sh test; meson setup --reconfigure %s)"
+                               % (page.name, BUILD, BUILD))
         text = page.read_text()
         th = [line for line in text.splitlines() if line.startswith(".TH ")]
         assert th and th[0].startswith(".TH " + title + " "), (page, th)
