@@ -164,11 +164,11 @@ static void put_json_string(struct line *l, const char *s, size_t max)
         if (c == '"' || c == '\\')
             esc[0] = '\\', esc[1] = (char)c, n = 2;
         else if (c == '\n')
-            memcpy(esc, "\\n", 2), n = 2;
+            out = "\\n", n = 2;
         else if (c == '\t')
-            memcpy(esc, "\\t", 2), n = 2;
+            out = "\\t", n = 2;
         else if (c == '\r')
-            memcpy(esc, "\\r", 2), n = 2;
+            out = "\\r", n = 2;
         else if (c < 0x20 || c == 0x7F)
             n = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c);
         else if ((used = utf8_len(p, left)) == 0)
