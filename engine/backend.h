@@ -14,6 +14,8 @@ enum eng_backend { ENG_BACKEND_EMBEDDED = 0, ENG_BACKEND_POSTGRES };
 struct engine {
     enum eng_backend backend;
     uint64_t fail_writes; /* the test kit: how many more writing calls to refuse (engine.c) */
+    eng_commit_fn on_commit; /* told of each finished group commit; NULL: no one */
+    void *on_commit_ctx;
 };
 
 /* Results (engine.c): a back end fills op->res and moves it out before calling done(). */

@@ -191,9 +191,15 @@ void emb_on_readable(struct emb *e)
     if (!e->store)
         return;
     eng_begin(e);
-    uint64_t epoch;
-    bool ok;
-    while (store_reap(e->store, &epoch, &ok)) {
+    struct store_reaped r;
+    while (store_reap_batch(e->store, &r)) {
+        uint64_t epoch = r.epoch;
+        bool ok = r.ok;
+        if (e->base.on_commit)
+            e->base.on_commit(e->base.on_commit_ctx,
+                              &(struct eng_commit){.epoch = r.epoch, .records = r.records,
+                                                   .duration_us = r.duration_us, .ok = r.ok,
+                                                   .error = r.error});
         if (ok)
             e->commits++;
         else

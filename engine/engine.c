@@ -478,6 +478,12 @@ void eng_inspect(struct engine *e, struct eng_op *op, const char *project, const
     op->done(op, &res);
 }
 
+void eng_set_commit_observer(struct engine *e, eng_commit_fn fn, void *ctx)
+{
+    e->on_commit = fn;
+    e->on_commit_ctx = ctx;
+}
+
 void eng_set_observer(struct engine *e, eng_observer_fn fn, void *ctx)
 {
     if (on_pg(e))

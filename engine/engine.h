@@ -288,6 +288,20 @@ void eng_wake_all_waiters(struct engine *e);
 bool eng_idle(const struct engine *e);              /* no commit in flight or pending */
 void eng_stats(const struct engine *e, struct eng_stats *out);
 
+/* One finished group commit of the embedded back end's journal (the server logs slow and
+ * failed ones). The engine reads no clock: the duration is the storage writer's. */
+struct eng_commit {
+    uint64_t epoch;
+    uint64_t records;
+    uint64_t duration_us; /* the whole transaction, fsync included */
+    bool ok;              /* false: it failed and will be retried */
+    const char *error;    /* !ok: why; borrowed for the call */
+};
+/* Called on the loop thread, inside eng_on_readable(), once per finished commit; it must not
+ * call the engine. NULL turns it off. The PostgreSQL back end has no group commits. */
+typedef void (*eng_commit_fn)(void *ctx, const struct eng_commit *c);
+void eng_set_commit_observer(struct engine *e, eng_commit_fn fn, void *ctx);
+
 void eng_cancel(struct engine *e, struct eng_op *op);
 
 /* The test kit's storage faults (docs/testing-with-anvil.md): the next n calls that would

@@ -174,6 +174,14 @@ static int set_log_level(struct loader *ld, const struct setting *s, const char 
     return 0;
 }
 
+static int set_log_format(struct loader *ld, const struct setting *s, const char *value)
+{
+    (void)s;
+    if (!log_parse_format(value, &ld->cfg->log_format))
+        return fail(ld, "log_format: \"%s\" is not text or json", value);
+    return 0;
+}
+
 static void free_token(struct api_token *t)
 {
     free(t->token);
@@ -320,7 +328,16 @@ static const struct setting settings[] = {
      "fsync (flush every group commit), normal (safe against a process crash), memory (nothing on disk)",
      set_durability, 0},
     {"log_level", "ANVIL_LOG_LEVEL", "LEVEL", "info",
-     "error, warn, info (one line per request) or debug", set_log_level, 0},
+     "error, warn, info (one line per request) or debug; SIGHUP reloads it", set_log_level, 0},
+    {"log_format", "ANVIL_LOG_FORMAT", "text|json", "text",
+     "text (for people) or json (one JSON object per line, for log shippers); SIGHUP reloads it",
+     set_log_format, 0},
+    {"slow_request_ms", "ANVIL_SLOW_REQUEST_MS", "MS", "1000",
+     "log a warning for a request that took longer (long polls and streams excepted); 0: off",
+     set_unsigned, AT(slow_request_ms)},
+    {"slow_commit_ms", "ANVIL_SLOW_COMMIT_MS", "MS", "200",
+     "log a warning for a group commit (fsync included) that took longer; 0: off",
+     set_unsigned, AT(slow_commit_ms)},
     {"memory_budget", "ANVIL_MEMORY_BUDGET", "BYTES", "auto",
      "memory for messages; past it bodies stay on disk until needed (auto: half the RAM, 0: no limit)",
      set_memory_budget, 0},

@@ -22,6 +22,9 @@ struct config {
     char *data_dir;
     enum durability durability;
     enum log_level log_level;
+    enum log_format log_format;
+    unsigned slow_request_ms; /* warn about requests slower than this; 0: never */
+    unsigned slow_commit_ms;  /* warn about group commits slower than this; 0: never */
     uint64_t memory_budget; /* bytes, 0 for none, or CONFIG_MEMORY_AUTO */
     size_t max_message_size;
     size_t max_request_size;

@@ -8,15 +8,23 @@
  * Streamed answers (api_stream: the test kit's event stream) are chunked responses whose
  * content reader hands MHD what the front wrote and, when there is nothing, suspends the
  * connection until the next write resumes it; they are watched for hang-ups the same way,
- * and are not counted as requests in progress (a shutdown does not wait for them). */
+ * and are not counted as requests in progress (a shutdown does not wait for them).
+ * Every request gets an id: the client's X-Request-Id when it is a sensible one (1 to 64
+ * letters, digits and -_.:/+=@), else 16 hex digits from a counter with a random start. It
+ * goes back in the X-Request-Id header of every answer this server sends (errors and SQS
+ * included) and into the request's log line; a request slower than slow_request_ms (long
+ * polls and streams excepted: waiting is their job) also gets a warning line. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "../api/metrics.h"
@@ -45,6 +53,8 @@ struct http_req {
     size_t response_len;
     int fd;
     int64_t start_us;
+    long long bytes; /* the answer's body; -1: not sent, or a stream */
+    char request_id[HTTP_REQUEST_ID_MAX + 1];
 };
 
 struct http {
@@ -55,7 +65,33 @@ struct http {
     size_t in_progress; /* handed to the api and not finished: what shutdown waits for */
     bool resumed;       /* a connection was resumed since MHD_run last looked */
     struct list_node suspended;
+    uint64_t next_id;   /* the next request id of our own */
+    unsigned slow_request_ms;
 };
+
+/* ---- request ids ---- */
+
+static bool valid_request_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > HTTP_REQUEST_ID_MAX)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("-_.:/+=@", *p)))
+            return false;
+    return true;
+}
+
+/* The client's X-Request-Id when valid (NULL: do not look), else one of ours. */
+static void assign_request_id(struct http_req *r, const char *given)
+{
+    if (given && valid_request_id(given))
+        snprintf(r->request_id, sizeof(r->request_id), "%s", given);
+    else
+        snprintf(r->request_id, sizeof(r->request_id), "%016llx",
+                 (unsigned long long)r->http->next_id++);
+}
 
 /* ---- hang-up watches ---- */
 
@@ -240,6 +276,7 @@ static enum MHD_Result send_stream(struct http_req *r)
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->api.reply_type);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, HTTP_REQUEST_ID_HEADER, r->request_id);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES)
@@ -308,6 +345,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->conn = conn;
     r->fd = -1;
     r->start_us = clock_mono_us();
+    r->bytes = -1;
     list_init(&r->suspended_link);
     r->api.header = lookup_header;
     r->api.query = lookup_query;
@@ -327,6 +365,7 @@ static enum MHD_Result send_response(struct http_req *r)
                     : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
+    r->bytes = (long long)r->response_len;
     r->response = NULL; /* MHD frees it with the response */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->api.reply_type ? r->api.reply_type : "application/json");
@@ -334,6 +373,7 @@ static enum MHD_Result send_response(struct http_req *r)
         MHD_add_response_header(resp, r->api.reply_header_name, r->api.reply_header_value);
     if (r->api.reply_id_header)
         MHD_add_response_header(resp, r->api.reply_id_header, r->api.reply_id);
+    MHD_add_response_header(resp, HTTP_REQUEST_ID_HEADER, r->request_id);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -383,6 +423,8 @@ static void start(struct http_req *r, const char *method)
     r->api.method = r->method;
     r->api.path = r->path;
     r->api.query_string = r->query;
+    assign_request_id(r, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     HTTP_REQUEST_ID_HEADER));
     const char *length = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length) {
@@ -442,6 +484,49 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
 }
 
+static void client_address(struct MHD_Connection *conn, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    out[0] = '\0';
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)len);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)len);
+}
+
+/* The request's line, and a warning when it was slow. A long poll (or a request held like
+ * one) and a stream are meant to take their time: they are never "slow". */
+static void log_completed(struct http *h, struct http_req *r, enum MHD_RequestTerminationCode toe)
+{
+    double ms = (double)(clock_mono_us() - r->start_us) / 1000.0;
+    bool slow = h->slow_request_ms && ms > (double)h->slow_request_ms && !r->api.long_poll &&
+                !r->streaming;
+    if (!log_enabled(LOG_INFO) && !(slow && log_enabled(LOG_WARN)))
+        return;
+    if (!r->request_id[0])
+        assign_request_id(r, NULL);
+    char remote[INET6_ADDRSTRLEN];
+    client_address(r->conn, remote, sizeof(remote));
+    struct log_request line = {
+        .request_id = r->request_id,
+        .method = r->started ? r->method : NULL,
+        .path = r->path,
+        .remote = remote[0] ? remote : NULL,
+        .status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->status ? r->status : 0,
+        .duration_ms = ms,
+        .bytes = r->bytes,
+    };
+    log_request(LOG_INFO, &line);
+    if (slow) {
+        line.slow_ms = h->slow_request_ms;
+        log_request(LOG_WARN, &line);
+    }
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -461,13 +546,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->status) /* answered (a stream: when it ended) */
         metrics_note_request(h->api->metrics, r->api.route, r->status,
                              (uint64_t)(clock_mono_us() - r->start_us));
-    if (log_enabled(LOG_INFO)) {
-        double ms = (double)(clock_mono_us() - r->start_us) / 1000.0;
-        if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || r->status)
-            log_msg(LOG_INFO, "%s %s %d %.3fms", r->started ? r->method : "-", r->path, r->status, ms);
-        else
-            log_msg(LOG_INFO, "%s %s aborted %.3fms", r->started ? r->method : "-", r->path, ms);
-    }
+    log_completed(h, r, toe);
     if (r->dispatched && !r->streaming)
         h->in_progress--;
     free(r->response);
@@ -504,6 +583,10 @@ struct http *http_start(const struct http_options *opt, char *err, size_t err_le
     h->api = opt->api;
     h->max_request_size = opt->max_request_size;
     h->watch_epoll_fd = opt->watch_epoll_fd;
+    h->slow_request_ms = opt->slow_request_ms;
+    /* a random start: ids from two runs (or two nodes) do not collide in one log store */
+    if (getrandom(&h->next_id, sizeof(h->next_id), GRND_NONBLOCK) != (ssize_t)sizeof(h->next_id))
+        h->next_id = (uint64_t)clock_mono_us() ^ ((uint64_t)getpid() << 40);
     list_init(&h->suspended);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     h->daemon = MHD_start_daemon(
@@ -570,6 +653,11 @@ size_t http_connections(const struct http *h)
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
     return info ? info->num_connections : 0;
+}
+
+void http_set_slow_request_ms(struct http *h, unsigned ms)
+{
+    h->slow_request_ms = ms;
 }
 
 size_t http_requests_in_progress(const struct http *h)

@@ -1,7 +1,9 @@
-/* server/loop.c — the event loop (see loop.h). Shutdown: the first SIGINT or SIGTERM stops
- * accepting connections and answers every long poll at once; the loop keeps turning until
- * no request is in progress and the last commit is done, or shutdown_timeout passes.
- * A second signal stops at once (the engine still commits what it has when it closes). */
+/* server/loop.c — the event loop (see loop.h). SIGHUP calls on_reload between two events:
+ * no request is in the middle of a call, and no connection is touched. Shutdown: the first
+ * SIGINT or SIGTERM stops accepting connections and answers every long poll at once; the
+ * loop keeps turning until no request is in progress and the last commit is done, or
+ * shutdown_timeout passes. A second signal stops at once (the engine still commits what it
+ * has when it closes). */
 #include "loop.h"
 
 #include <errno.h>
@@ -54,6 +56,28 @@ static int add_fd(struct loop *l, int fd, uint64_t tag, char *err, size_t err_le
     return 0;
 }
 
+/* A failed commit is retried by the engine; a slow one is only reported. The writer thread
+ * measured it; we are on the loop thread here, so logging is as safe as anywhere. */
+static void on_commit(void *ctx, const struct eng_commit *c)
+{
+    const struct loop *l = ctx;
+    double ms = (double)c->duration_us / 1000.0;
+    if (!c->ok) {
+        log_msg(LOG_ERROR, "commit of batch %llu (%llu records) failed: %s (retrying)",
+                (unsigned long long)c->epoch, (unsigned long long)c->records, c->error);
+        return;
+    }
+    if (!l->slow_commit_ms || c->duration_us <= (uint64_t)l->slow_commit_ms * 1000u)
+        return;
+    const struct log_field fields[] = {
+        {.key = "batch", .kind = LF_INT, .num = (long long)c->epoch},
+        {.key = "records", .kind = LF_INT, .num = (long long)c->records},
+        {.key = "duration_ms", .kind = LF_MS, .ms = ms},
+        {.key = "threshold_ms", .kind = LF_INT, .num = l->slow_commit_ms},
+    };
+    log_event(LOG_WARN, "slow commit", fields, sizeof(fields) / sizeof(fields[0]));
+}
+
 int loop_attach(struct loop *l, struct http *http, struct engine *engine, char *err, size_t err_len)
 {
     l->http = http;
@@ -64,6 +88,7 @@ int loop_attach(struct loop *l, struct http *http, struct engine *engine, char *
     }
     if (add_fd(l, http_fd(http), TAG_HTTP, err, err_len) != 0)
         return -1;
+    eng_set_commit_observer(engine, on_commit, l);
     return add_fd(l, eng_poll_fd(engine), TAG_ENGINE, err, err_len);
 }
 
@@ -91,8 +116,10 @@ static void on_signal(struct loop *l)
 {
     struct signalfd_siginfo si;
     while (read(l->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGHUP)
-            log_msg(LOG_INFO, "SIGHUP: nothing to reload yet");
+        if (si.ssi_signo == SIGHUP && l->on_reload)
+            l->on_reload(l->reload_ctx);
+        else if (si.ssi_signo == SIGHUP)
+            log_msg(LOG_INFO, "SIGHUP: nothing to reload");
         else
             begin_stop(l);
     }

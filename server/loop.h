@@ -1,5 +1,6 @@
 /* server/loop.h — the event loop: one thread, one epoll set holding libmicrohttpd's epoll
- * fd, the engine's commit fd, a signalfd and the hang-up watches of long polls. Each turn:
+ * fd, the engine's commit fd, a signalfd and the hang-up watches of long polls. It logs
+ * failed and slow group commits, and hands SIGHUP to on_reload. Each turn:
  * wait (until the earliest of MHD's and the engine's deadlines), give the engine the time,
  * handle what woke us, let MHD do its I/O, then start the next group commit.
  * The engine's time is the loop's vclock: wall time, unless a test froze or advanced it. */
@@ -24,6 +25,10 @@ struct loop {
     struct vclock clock;  /* the engine's time: wall time, or virtual in test mode */
     struct admin *admin;  /* the test kit's real-time timers; NULL when test mode is off */
     unsigned shutdown_timeout_s;
+    unsigned slow_commit_ms;   /* warn about group commits slower than this; 0: never */
+    /* SIGHUP: re-read the settings (server/reload.c); NULL: nothing to reload */
+    void (*on_reload)(void *ctx);
+    void *reload_ctx;
     bool stopping;
     int64_t stop_deadline_us;
 };

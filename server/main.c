@@ -30,6 +30,7 @@
 #include "loop.h"
 #include "observe.h"
 #include "pusher.h"
+#include "reload.h"
 
 static bool is_loopback(const struct sockaddr *sa)
 {
@@ -185,7 +186,7 @@ int main(int argc, char **argv)
     case CONFIG_OK:
         break;
     }
-    log_set_level(cfg.log_level);
+    reload_apply_logging(&cfg);
     raise_fd_limit();
 
     int status = 1;
@@ -202,6 +203,7 @@ int main(int argc, char **argv)
     if (loop_init(&loop, err, sizeof(err)) != 0)
         goto out;
     loop.shutdown_timeout_s = cfg.shutdown_timeout_s;
+    loop.slow_commit_ms = cfg.slow_commit_ms;
     if ((listen_fd = open_listener(&cfg, url, sizeof(url), err, sizeof(err))) < 0)
         goto out;
     struct eng_options eopt = {.backend_url = strcmp(cfg.backend, "sqlite") ? cfg.backend : NULL,
@@ -242,13 +244,19 @@ int main(int argc, char **argv)
                                 .idle_timeout_s = cfg.idle_timeout_s,
                                 .max_request_size = cfg.max_request_size,
                                 .api = &api,
-                                .watch_epoll_fd = loop.epoll_fd};
+                                .watch_epoll_fd = loop.epoll_fd,
+                                .slow_request_ms = cfg.slow_request_ms};
     if (!(http = http_start(&hopt, err, sizeof(err))))
         goto out;
     listen_fd = -1; /* MHD owns it now */
     observed.http = http;
     if (loop_attach(&loop, http, engine, err, sizeof(err)) != 0)
         goto out;
+    /* SIGHUP reads the same command line, environment and config file again */
+    struct reload reload = {.argc = argc, .argv = argv, .cfg = &cfg, .api = &api,
+                            .http = http, .loop = &loop};
+    loop.on_reload = reload_settings;
+    loop.reload_ctx = &reload;
     unsigned push_timeout_s = cfg.push_timeout_s ? cfg.push_timeout_s : 10;
     unsigned connect_s = cfg.push_connect_timeout_s ? cfg.push_connect_timeout_s : 5;
     struct pusher_options popt = {
@@ -302,7 +310,9 @@ int main(int argc, char **argv)
     loop_run(&loop);
     status = 0;
 out:
-    if (status != 0)
+    if (status != 0 && cfg.log_format == LOG_JSON) /* a log shipper reads every line */
+        log_msg(LOG_ERROR, "%s", err);
+    else if (status != 0)
         fprintf(stderr, "anvil: %s\n", err);
     http_stop(http);
     pusher_detach(pusher); /* undelivered pushes start over at the next start */

@@ -33,6 +33,7 @@ struct batch {
     size_t n, cap;
     uint64_t epoch;
     bool ok;
+    uint64_t took_us; /* the writer's transaction, for store_reap_batch() */
 };
 
 enum stmt_id {
@@ -465,6 +466,7 @@ static void *writer_main(void *arg)
         if (b->ok)
             hist_add(&s->commits.commit_us, &hist_latency_us, commit_us);
         s->finished = true;
+        b->took_us = took;
         uint64_t one = 1;
         if (write(s->event_fd, &one, sizeof(one)) < 0) {
             /* the counter cannot overflow in practice; the loop polls finished anyway */
@@ -541,7 +543,7 @@ void store_kick(struct store *s, int64_t now_ms)
     pthread_mutex_unlock(&s->mu);
 }
 
-bool store_reap(struct store *s, uint64_t *epoch, bool *ok)
+bool store_reap_batch(struct store *s, struct store_reaped *out)
 {
     uint64_t counter;
     if (read(s->event_fd, &counter, sizeof(counter)) < 0 && errno != EAGAIN) {
@@ -554,8 +556,11 @@ bool store_reap(struct store *s, uint64_t *epoch, bool *ok)
     pthread_mutex_unlock(&s->mu);
     if (!b)
         return false;
-    *epoch = b->epoch;
-    *ok = b->ok;
+    out->epoch = b->epoch;
+    out->ok = b->ok;
+    out->records = b->n;
+    out->duration_us = b->took_us;
+    out->error[0] = '\0';
     if (b->ok) {
         s->durable_epoch = b->epoch;
         s->writable = true;
@@ -563,12 +568,22 @@ bool store_reap(struct store *s, uint64_t *epoch, bool *ok)
         free(b->recs);
         free(b);
     } else {
-        fprintf(stderr, "anvil: commit of batch %llu failed: %s (retrying)\n",
-                (unsigned long long)b->epoch, s->last_error);
+        /* the writer is idle until the next store_kick(): last_error holds still */
+        snprintf(out->error, sizeof(out->error), "%s", s->last_error);
         s->writable = false;
         s->retry = b;
         s->retry_at_ms = 0;
     }
+    return true;
+}
+
+bool store_reap(struct store *s, uint64_t *epoch, bool *ok)
+{
+    struct store_reaped r;
+    if (!store_reap_batch(s, &r))
+        return false;
+    *epoch = r.epoch;
+    *ok = r.ok;
     return true;
 }
 

@@ -127,6 +127,14 @@ void store_kick(struct store *s, int64_t now_ms);
 /* After the event fd fired: reports a finished batch. Returns true and sets *epoch, *ok when
  * one finished. A failed batch's records are kept and retried after a back-off. */
 bool store_reap(struct store *s, uint64_t *epoch, bool *ok);
+/* The same, with what the batch was: its size, how long the writer took, and why it failed.
+ * The store logs nothing: its caller reports failures (the server's log). */
+struct store_reaped {
+    uint64_t epoch, records, duration_us;
+    bool ok;
+    char error[256]; /* !ok: SQLite's reason */
+};
+bool store_reap_batch(struct store *s, struct store_reaped *out);
 /* The earliest time store_kick() has work to retry (INT64_MAX when none). */
 int64_t store_next_retry(const struct store *s);
 void store_free_row(struct store_queue_row *row);

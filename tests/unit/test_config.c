@@ -21,6 +21,9 @@ static void test_empty_file_gives_the_documented_defaults(void)
     CHECK_STR(cfg.data_dir, "./anvil-data");
     CHECK_EQ(cfg.durability, DURABILITY_FSYNC);
     CHECK_EQ(cfg.log_level, LOG_INFO);
+    CHECK_EQ(cfg.log_format, LOG_TEXT);
+    CHECK_EQ(cfg.slow_request_ms, 1000);
+    CHECK_EQ(cfg.slow_commit_ms, 200);
     CHECK_EQ(cfg.max_message_size, 65536);
     CHECK_EQ(cfg.max_request_size, 16 * 1024 * 1024);
     CHECK_EQ(cfg.n_tokens, 0);
@@ -126,6 +129,20 @@ static void test_errors_name_the_line_and_the_problem(void)
     expect_error("connection_limit = 0\n", "connection_limit");
     expect_error("test_mode = maybe\n", "auto, on, off");
     expect_error("limits = loose\n", "strict or relaxed");
+    expect_error("log_format = xml\n", "text or json");
+    expect_error("slow_request_ms = soon\n", "slow_request_ms");
+}
+
+static void test_log_settings(void)
+{
+    struct config cfg;
+    char err[256];
+    CHECK_EQ(parse(&cfg, "log-format = json\nslow_request_ms = 0\nslow-commit-ms = 5\n", err,
+                   sizeof(err)), CONFIG_OK);
+    CHECK_EQ(cfg.log_format, LOG_JSON);
+    CHECK_EQ(cfg.slow_request_ms, 0);
+    CHECK_EQ(cfg.slow_commit_ms, 5);
+    config_free(&cfg);
 }
 
 static enum config_result flags(struct config *cfg, char **argv, int argc, char *err, size_t len)
@@ -183,4 +200,5 @@ CHECK_MAIN(TEST(test_empty_file_gives_the_documented_defaults),
            TEST(test_sqs_keys_and_account),
            TEST(test_values_comments_quotes_and_dashes_are_understood),
            TEST(test_tokens_grant_listed_projects_or_all),
-           TEST(test_errors_name_the_line_and_the_problem))
+           TEST(test_errors_name_the_line_and_the_problem),
+           TEST(test_log_settings))
