@@ -303,26 +303,15 @@ void log_request(enum log_level level, const struct log_request *r)
     finish(&l, json);
 }
 
-static void field_json(struct line *l, const struct log_field *f)
+/* One key and value: ,"key":value in JSON, key=value in text. */
+static void put_field(struct line *l, const struct log_field *f, bool json)
 {
-    puts_(l, ",");
-    put_json_string(l, f->key, SHORT_MAX_BYTES);
-    puts_(l, ":");
+    void (*put_string)(struct line *, const char *, size_t) = json ? put_json_string : put_text;
+    puts_(l, json ? "," : " ");
+    put_string(l, f->key, SHORT_MAX_BYTES);
+    puts_(l, json ? ":" : "=");
     if (f->kind == LF_STR)
-        put_json_string(l, f->str, FIELD_MAX_BYTES);
-    else if (f->kind == LF_INT)
-        putf(l, "%lld", f->num);
-    else
-        putf(l, "%.3f", f->ms);
-}
-
-static void field_text(struct line *l, const struct log_field *f)
-{
-    puts_(l, " ");
-    put_text(l, f->key, SHORT_MAX_BYTES);
-    puts_(l, "=");
-    if (f->kind == LF_STR)
-        put_text(l, f->str, FIELD_MAX_BYTES);
+        put_string(l, f->str, FIELD_MAX_BYTES);
     else if (f->kind == LF_INT)
         putf(l, "%lld", f->num);
     else
@@ -341,6 +330,6 @@ void log_event(enum log_level level, const char *msg, const struct log_field *fi
     else
         put_text(&l, msg, SHORT_MAX_BYTES);
     for (size_t i = 0; i < n && i < 8; i++) /* 8 fields at most keep the line in bounds */
-        (json ? field_json : field_text)(&l, &fields[i]);
+        put_field(&l, &fields[i], json);
     finish(&l, json);
 }
