@@ -412,6 +412,16 @@ class Project:
         return self.info(queue)["size"]
 
 
+def wait_for(predicate, timeout=5.0, step=0.02):
+    """Polls predicate until it holds or timeout seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
 def unique(prefix="q"):
     """A queue name no other test uses."""
     unique.n += 1

@@ -13,7 +13,7 @@ import socket
 import time
 import urllib.parse
 
-from harness import Server, sqlite_only, unique
+from harness import Server, sqlite_only, unique, wait_for
 
 srv = None
 P = None
@@ -28,14 +28,6 @@ def setup_module():
 def teardown_module():
     srv.stop()
 
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def sink_url(name, tail=""):

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 
-from harness import Server, make_temp_dir, run_anvil, unique
+from harness import Server, make_temp_dir, run_anvil, unique, wait_for
 
 
 class LimitedServer(Server):
@@ -36,14 +36,6 @@ class LimitedServer(Server):
         subprocess.run(["prlimit", "--pid", str(self.proc.pid), "--fsize=unlimited:unlimited"],
                        check=True)
 
-
-def wait_for(predicate, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def test_full_disk_answers_503_keeps_serving_reads_and_recovers_by_itself():

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 
-from harness import Server, slow, sqlite_only, unique
+from harness import Server, slow, sqlite_only, unique, wait_for
 
 srv = None
 P = None
@@ -71,14 +71,6 @@ def setup_module():
 def teardown_module():
     srv.stop()
 
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def push_queue(subs, **push):
