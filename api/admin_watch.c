@@ -434,19 +434,11 @@ static void write_push_headers(struct jw *w, const struct blob *h)
 
 static void write_inspected(struct jw *w, const struct eng_message *m)
 {
-    jw_lit(w, "{\"id\":");
-    jw_id(w, m->id);
+    jw_lit(w, "{");
+    json_write_message_fields(w, m); /* what a v3 peek shows, then the kit's view */
     jw_lit(w, ",\"state\":\"");
     jw_lit(w, m->state < 4 ? state_names[m->state] : "unknown");
-    jw_lit(w, "\",\"body\":");
-    jw_str(w, m->body->data, m->body->len);
-    jw_lit(w, ",\"reserved_count\":");
-    jw_u64(w, m->reserved_count);
-    if (m->has_reservation) {
-        jw_lit(w, ",\"reservation_id\":\"");
-        jw_lit(w, m->reservation_id);
-        jw_lit(w, "\"");
-    }
+    jw_lit(w, "\"");
     if (m->due_at_ms)
         jw_key_i64(w, m->state == ENG_MSG_RESERVED  ? "reserved_until_ms"
                       : m->state == ENG_MSG_PUSHING ? "next_push_at_ms"

@@ -220,7 +220,14 @@ bool fr_message_id(const struct field_reader *fr, int idx, uint64_t *out)
 
 void json_write_message(struct jw *w, const struct eng_message *m)
 {
-    jw_lit(w, "{\"id\":");
+    jw_lit(w, "{");
+    json_write_message_fields(w, m);
+    jw_lit(w, "}");
+}
+
+void json_write_message_fields(struct jw *w, const struct eng_message *m)
+{
+    jw_lit(w, "\"id\":");
     jw_id(w, m->id);
     jw_lit(w, ",\"body\":");
     jw_str(w, m->body->data, m->body->len);
@@ -231,7 +238,6 @@ void json_write_message(struct jw *w, const struct eng_message *m)
         jw_lit(w, m->reservation_id);
         jw_lit(w, "\"");
     }
-    jw_lit(w, "}");
 }
 
 void json_write_messages(struct jw *w, const struct eng_result *res)

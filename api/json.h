@@ -53,6 +53,8 @@ bool parse_message_id(const char *text, uint64_t *out);
 bool parse_uint_text(const char *text, uint32_t max, uint32_t *out);
 
 void json_write_message(struct jw *w, const struct eng_message *m);
+/* The same without the braces: id, body, reserved_count, reservation_id when reserved. */
+void json_write_message_fields(struct jw *w, const struct eng_message *m);
 void json_write_messages(struct jw *w, const struct eng_result *res);
 json_t *json_queue(const struct eng_queue_info *q, bool with_counts);
 json_t *json_push(const struct eng_push_info *p);
