@@ -13,6 +13,8 @@
 
 #include "../engine/engine.h"
 
+struct dash;
+
 struct api_token {
     char *token;
     char **projects; /* NULL with all_projects */
@@ -58,6 +60,7 @@ struct api {
     struct api_push_rules push;
     struct admin *admin; /* the test kit (api/admin.h); NULL: test mode is off */
     struct metrics *metrics; /* GET /metrics' request counters (api/metrics.h); NULL: none */
+    struct dash *dash;       /* the dashboard's history and push log (api/dash.h); NULL: /ui off */
 };
 
 /* A streamed answer (the test kit's event stream): the server sends the status and headers
@@ -103,6 +106,8 @@ struct api_request {
      * extra header (both NULL: none). Static strings or the front's until respond(). */
     const char *reply_type;
     const char *reply_header_name, *reply_header_value;
+    /* and more: name, value, name, value..., NULL (static; NULL: none) */
+    const char *const *reply_headers;
     /* and a request id header, whose value the request holds (NULL name: none) */
     const char *reply_id_header;
     char reply_id[48];
@@ -111,7 +116,7 @@ struct api_request {
     void *front;              /* that front's state for this request */
     struct api *api;
     /* The endpoint the router matched (api_route_name's names, or health, stats, metrics,
-     * admin, sqs), for the request metrics; NULL: none matched. A static string. */
+     * admin, ui, sqs), for the request metrics; NULL: none matched. A static string. */
     const char *route;
     bool long_poll;   /* set when the answer may wait for messages (reserve with wait) */
     struct eng_op op; /* the engine call this request is waiting for, if any */

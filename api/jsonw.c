@@ -1,6 +1,8 @@
 /* api/jsonw.c — the response writer (see jsonw.h). */
 #include "jsonw.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +77,33 @@ void jw_u64(struct jw *w, uint64_t v)
         v /= 10;
     } while (v);
     jw_raw(w, digits + sizeof(digits) - n, n);
+}
+
+void jw_i64(struct jw *w, int64_t v)
+{
+    if (v < 0)
+        jw_raw(w, "-", 1);
+    jw_u64(w, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+}
+
+void jw_num(struct jw *w, double v)
+{
+    char text[40];
+    if (!isfinite(v))
+        v = 0.0; /* JSON has no NaN or infinity */
+    int n = snprintf(text, sizeof(text), "%.3f", v);
+    if (n <= 0 || (size_t)n >= sizeof(text)) {
+        jw_raw(w, "0", 1);
+        return;
+    }
+    while (n > 1 && text[n - 1] == '0')
+        n--;
+    if (text[n - 1] == '.')
+        n--;
+    if (n == 2 && text[0] == '-' && text[1] == '0')
+        jw_raw(w, "0", 1);
+    else
+        jw_raw(w, text, (size_t)n);
 }
 
 void jw_id(struct jw *w, uint64_t id)

@@ -18,6 +18,9 @@ void jw_raw(struct jw *w, const char *text, size_t len);
 void jw_lit(struct jw *w, const char *text);          /* jw_raw of a C string */
 void jw_str(struct jw *w, const char *text, size_t len); /* a quoted, escaped string */
 void jw_u64(struct jw *w, uint64_t v);
+void jw_i64(struct jw *w, int64_t v);
+/* A number with up to three decimals, trailing zeros dropped ("2.5", "0"). */
+void jw_num(struct jw *w, double v);
 void jw_id(struct jw *w, uint64_t id);                /* a message id: a quoted decimal */
 /* Hands the text over (NUL-terminated, malloc'd) and resets w; NULL when memory ran out. */
 char *jw_take(struct jw *w, size_t *len);

@@ -1,7 +1,7 @@
 /* api/metrics.c — GET /metrics: renders the engine's counters and depths, the request
  * counters kept here, and the server's process facts in the Prometheus text format.
  * Cardinality is bounded by construction: routes are the router's fixed endpoint names
- * plus health, stats, metrics, admin, sqs and other; each route keeps at most
+ * plus health, stats, metrics, admin, ui, sqs and other; each route keeps at most
  * STATUS_SLOTS distinct statuses (later ones count as status="other"); queue depths are
  * labelled for the first queue_limit queues only, and the rest summed. */
 #include "metrics.h"
@@ -36,7 +36,9 @@ struct metrics {
     size_t n_routes;
 };
 
-static const char *const extra_routes[] = {"health", "stats", "metrics", "admin", "sqs", "other"};
+/* "other" last: route_of() falls back to it */
+static const char *const extra_routes[] = {"health", "stats", "metrics", "admin", "ui", "sqs", "other"};
+enum { N_EXTRA_ROUTES = sizeof(extra_routes) / sizeof(extra_routes[0]) };
 
 struct metrics *metrics_new(size_t queue_limit, metrics_process_fn fn, void *ctx)
 {
@@ -47,9 +49,9 @@ struct metrics *metrics_new(size_t queue_limit, metrics_process_fn fn, void *ctx
     m->process = fn;
     m->process_ctx = ctx;
     const char *name;
-    for (size_t i = 0; (name = api_route_name(i)) && m->n_routes < MAX_ROUTES - 6; i++)
+    for (size_t i = 0; (name = api_route_name(i)) && m->n_routes < MAX_ROUTES - N_EXTRA_ROUTES; i++)
         m->routes[m->n_routes++].name = name;
-    for (size_t i = 0; i < sizeof(extra_routes) / sizeof(extra_routes[0]); i++)
+    for (size_t i = 0; i < N_EXTRA_ROUTES; i++)
         m->routes[m->n_routes++].name = extra_routes[i];
     return m;
 }
@@ -88,21 +90,31 @@ void metrics_note_request(struct metrics *m, const char *route, int status, uint
     hist_add(&slot_of(route_of(m, route), status)->latency_us, &hist_latency_us, latency_us);
 }
 
+enum metrics_push_outcome metrics_push_outcome(int status, bool timed_out, bool faked)
+{
+    if (faked)
+        return METRICS_PUSH_FAKED;
+    if (status < 0)
+        return timed_out ? METRICS_PUSH_TIMEOUT : METRICS_PUSH_ERROR;
+    if (status == 202)
+        return METRICS_PUSH_ACCEPTED;
+    return status >= 200 && status < 300 ? METRICS_PUSH_SUCCESS : METRICS_PUSH_REFUSED;
+}
+
+static const char *const push_outcomes[METRICS_PUSH_OUTCOMES] = {
+    [METRICS_PUSH_SUCCESS] = "success", [METRICS_PUSH_ACCEPTED] = "accepted",
+    [METRICS_PUSH_REFUSED] = "refused", [METRICS_PUSH_ERROR] = "error",
+    [METRICS_PUSH_TIMEOUT] = "timeout", [METRICS_PUSH_FAKED] = "faked"};
+
+const char *metrics_push_outcome_name(enum metrics_push_outcome o)
+{
+    return o < METRICS_PUSH_OUTCOMES ? push_outcomes[o] : "unknown";
+}
+
 void metrics_push_note(struct metrics_push *mp, int status, bool timed_out, bool faked,
                        uint64_t latency_us)
 {
-    enum metrics_push_outcome o;
-    if (faked)
-        o = METRICS_PUSH_FAKED;
-    else if (status < 0)
-        o = timed_out ? METRICS_PUSH_TIMEOUT : METRICS_PUSH_ERROR;
-    else if (status == 202)
-        o = METRICS_PUSH_ACCEPTED;
-    else if (status >= 200 && status < 300)
-        o = METRICS_PUSH_SUCCESS;
-    else
-        o = METRICS_PUSH_REFUSED;
-    mp->outcomes[o]++;
+    mp->outcomes[metrics_push_outcome(status, timed_out, faked)]++;
     if (!faked && status >= 0)
         hist_add(&mp->latency_us, &hist_latency_us, latency_us);
 }
@@ -324,11 +336,6 @@ static void render_requests(struct text *t, const struct metrics *m)
                       &m->routes[r].slots[i].latency_us, &hist_latency_us, 1e-6);
         }
 }
-
-static const char *const push_outcomes[METRICS_PUSH_OUTCOMES] = {
-    [METRICS_PUSH_SUCCESS] = "success", [METRICS_PUSH_ACCEPTED] = "accepted",
-    [METRICS_PUSH_REFUSED] = "refused", [METRICS_PUSH_ERROR] = "error",
-    [METRICS_PUSH_TIMEOUT] = "timeout", [METRICS_PUSH_FAKED] = "faked"};
 
 static void render_process(struct text *t, const struct metrics_process *p)
 {

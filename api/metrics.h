@@ -31,6 +31,10 @@ struct metrics_push {
     struct hist latency_us; /* answered requests only (hist_latency_us) */
 };
 
+/* What a push request's answer comes to (status as eng_push_attempt has it, -1: none), and
+ * the outcome's name ("success", "accepted", "refused", "error", "timeout", "faked"). */
+enum metrics_push_outcome metrics_push_outcome(int status, bool timed_out, bool faked);
+const char *metrics_push_outcome_name(enum metrics_push_outcome o);
 /* Counts one push request's outcome: status as eng_push_attempt has it (-1: none). */
 void metrics_push_note(struct metrics_push *mp, int status, bool timed_out, bool faked,
                        uint64_t latency_us);

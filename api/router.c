@@ -15,8 +15,10 @@
  *   /3/projects/{p}/queues/{q}/messages/{id}/touch     POST
  *   /3/projects/{p}/queues/{q}/messages/{id}/release   POST
  *   /3/projects/{p}/queues/{q}/messages/{id}/subscribers GET
- *   /admin/...                                         the test kit (api/admin.c) */
+ *   /admin/...                                         the test kit (api/admin.c)
+ *   /ui, /ui/...                                       the dashboard (api/dash.c) */
 #include "admin.h"
+#include "dash.h"
 #include "handlers.h"
 #include "json.h"
 #include "metrics.h"
@@ -388,6 +390,10 @@ static void route(struct api *api, struct api_request *req, char **seg, size_t n
         admin_handle(api, req, seg, n);
         return;
     }
+    if (n >= 1 && is(seg[0], "ui")) {
+        dash_handle(api, req, seg, n);
+        return;
+    }
     struct route rt = {0};
     int status;
     const char *detail = NULL;
@@ -416,6 +422,7 @@ void api_handle(struct api *api, struct api_request *req)
     req->api = api;
     req->long_poll = false;
     req->reply_type = req->reply_header_name = req->reply_header_value = NULL;
+    req->reply_headers = NULL;
     req->reply_id_header = NULL;
     req->on_abandon = NULL;
     req->route = NULL;

@@ -530,6 +530,8 @@ struct eng_queue_depth {
     const char *project, *queue;
     uint64_t ready, delayed, reserved, pushing;
     uint64_t waiters; /* long polls waiting on it */
+    uint64_t posted;  /* named queues only: its total_messages (the dashboard's in-rate) */
+    enum queue_type type; /* named queues only */
 };
 
 struct eng_metrics {

@@ -51,7 +51,8 @@ static void walk_queues(const struct project *p, size_t limit, struct eng_metric
         out->waiters += waiters;
         if (out->n_queues < limit) {
             struct eng_queue_depth *d = &out->queues[out->n_queues++];
-            *d = (struct eng_queue_depth){.project = p->id, .queue = q->name};
+            *d = (struct eng_queue_depth){.project = p->id, .queue = q->name,
+                                          .posted = q->total_messages, .type = q->type};
             add_depth(d, q, waiters);
         } else {
             add_depth(&out->rest, q, waiters);

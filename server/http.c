@@ -371,6 +371,8 @@ static enum MHD_Result send_response(struct http_req *r)
                             r->api.reply_type ? r->api.reply_type : "application/json");
     if (r->api.reply_header_name && r->api.reply_header_value)
         MHD_add_response_header(resp, r->api.reply_header_name, r->api.reply_header_value);
+    for (const char *const *h = r->api.reply_headers; h && h[0] && h[1]; h += 2)
+        MHD_add_response_header(resp, h[0], h[1]);
     if (r->api.reply_id_header)
         MHD_add_response_header(resp, r->api.reply_id_header, r->api.reply_id);
     MHD_add_response_header(resp, HTTP_REQUEST_ID_HEADER, r->request_id);

@@ -139,6 +139,12 @@ static int wait_ms(struct loop *l)
     int64_t push = l->pusher ? pusher_next_timeout_ms(l->pusher) : -1;
     if (push >= 0 && (wait < 0 || push < wait))
         wait = push;
+    int64_t reading = l->dash ? dash_next_ms(l->dash) : INT64_MAX;
+    if (reading != INT64_MAX && !l->clock.frozen) {
+        int64_t in = reading > now ? reading - now : 0;
+        if (wait < 0 || in < wait)
+            wait = in;
+    }
     int64_t kit = admin_next_timeout_ms(l->admin);
     if (kit >= 0 && (wait < 0 || kit < wait))
         wait = kit;
@@ -183,6 +189,8 @@ void loop_run(struct loop *l)
         if (l->pusher)
             pusher_run(l->pusher, push_ready);
         admin_run_timers(l->admin);
+        if (l->dash)
+            dash_tick(l->dash, l->engine, eng_now_ms(l->engine));
         http_run(l->http);
         eng_flush(l->engine);
         if (l->stopping && drained(l))

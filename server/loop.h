@@ -2,7 +2,8 @@
  * fd, the engine's commit fd, a signalfd and the hang-up watches of long polls. It logs
  * failed and slow group commits, and hands SIGHUP to on_reload. Each turn:
  * wait (until the earliest of MHD's and the engine's deadlines), give the engine the time,
- * handle what woke us, let MHD do its I/O, then start the next group commit.
+ * handle what woke us, take the dashboard's reading when one is due, let MHD do its I/O,
+ * then start the next group commit.
  * The engine's time is the loop's vclock: wall time, unless a test froze or advanced it. */
 #ifndef ANVIL_LOOP_H
 #define ANVIL_LOOP_H
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "../api/admin.h"
+#include "../api/dash.h"
 #include "../engine/engine.h"
 #include "../engine/vclock.h"
 #include "http.h"
@@ -24,6 +26,7 @@ struct loop {
     struct pusher *pusher;
     struct vclock clock;  /* the engine's time: wall time, or virtual in test mode */
     struct admin *admin;  /* the test kit's real-time timers; NULL when test mode is off */
+    struct dash *dash;    /* the dashboard's history, read from the engine every few seconds */
     unsigned shutdown_timeout_s;
     unsigned slow_commit_ms;   /* warn about group commits slower than this; 0: never */
     /* SIGHUP: re-read the settings (server/reload.c); NULL: nothing to reload */

@@ -21,6 +21,7 @@
 
 #include "../api/admin.h"
 #include "../api/api.h"
+#include "../api/dash.h"
 #include "../api/metrics.h"
 #include "../storage/backup.h"
 #include "clock.h"
@@ -194,6 +195,7 @@ int main(int argc, char **argv)
     struct http *http = NULL;
     struct pusher *pusher = NULL;
     struct metrics *metrics = NULL;
+    struct dash *dash = NULL;
     struct observe observed = {0};
     struct loop loop;
     char url[128] = "";
@@ -227,6 +229,10 @@ int main(int argc, char **argv)
                       .push = {.push_allow = cfg.push_allow,
                                .self_port = strrchr(url, ':') ? (unsigned)strtoul(strrchr(url, ':') + 1, NULL, 10) : 0}};
     if (!(api.metrics = metrics = metrics_new(cfg.metrics_queue_limit, observe_process, &observed))) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto out;
+    }
+    if (!(api.dash = loop.dash = dash = dash_new())) {
         snprintf(err, sizeof(err), "out of memory");
         goto out;
     }
@@ -269,10 +275,12 @@ int main(int argc, char **argv)
         loop_attach_pusher(&loop, pusher, err, sizeof(err)) != 0)
         goto out;
     observed.pusher = pusher;
-    if (api.admin) /* the test kit's push log and failing subscribers */
-        pusher_set_hooks(pusher, &(struct pusher_hooks){.before_send = admin_push_before_send,
-                                                        .after = admin_push_after,
-                                                        .ctx = api.admin});
+    observed.engine = engine;
+    observed.dash = dash;
+    observed.admin = api.admin; /* the test kit's push log and failing subscribers */
+    pusher_set_hooks(pusher, &(struct pusher_hooks){.before_send = observe_push_before_send,
+                                                    .after = observe_push_after,
+                                                    .ctx = &observed});
 
     if (cfg.init_file && cfg.init_file[0] &&
         admin_load_file(api.admin, cfg.init_file, err, sizeof(err)) != 0)
@@ -322,6 +330,7 @@ out:
     eng_close(engine);
     pusher_close(pusher);
     metrics_free(metrics);
+    dash_free(dash);
     loop_close(&loop);
     if (status == 0)
         log_msg(LOG_INFO, "stopped");

@@ -1,11 +1,14 @@
-/* server/observe.c — the process facts behind GET /metrics (see observe.h). Runs on the
- * loop thread at each scrape: one small read of /proc, no allocation. */
+/* server/observe.c — the process facts behind GET /metrics, and the pusher's hooks handed
+ * on to the dashboard and the test kit (see observe.h). Runs on the loop thread: at each
+ * scrape one small read of /proc, no allocation. */
 #include "observe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../api/admin.h"
+#include "../api/dash.h"
 #include "http.h"
 #include "pusher.h"
 
@@ -44,4 +47,21 @@ void observe_process(void *ctx, struct metrics_process *out)
         out->has_push = true;
         pusher_tally(o->pusher, &out->push);
     }
+}
+
+bool observe_push_before_send(void *ctx, struct eng_push_attempt *a, int *status)
+{
+    struct observe *o = ctx;
+    if (o->engine)
+        a->sent_at_ms = eng_now_ms(o->engine);
+    return o->admin && admin_push_before_send(o->admin, a, status);
+}
+
+void observe_push_after(void *ctx, const struct eng_push_attempt *a)
+{
+    struct observe *o = ctx;
+    if (o->dash)
+        dash_note_push(o->dash, a, a->sent_at_ms);
+    if (o->admin)
+        admin_push_after(o->admin, a);
 }
