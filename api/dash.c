@@ -312,7 +312,7 @@ static void overview(struct api *api, struct api_request *req)
 /* Up to DASH_BODY_PREVIEW bytes of a body, cut between two characters, as valid UTF-8. */
 static void write_preview(struct jw *w, const struct blob *body)
 {
-    char cut[DASH_BODY_PREVIEW + 1], clean[DASH_BODY_PREVIEW + 1];
+    char cut[DASH_BODY_PREVIEW + 1], clean[DASH_BODY_PREVIEW + 8]; /* api_utf8_clean keeps room */
     size_t n = body->len < DASH_BODY_PREVIEW ? body->len : DASH_BODY_PREVIEW;
     if (n < body->len)
         while (n > 0 && ((unsigned char)body->data[n] & 0xc0) == 0x80)
