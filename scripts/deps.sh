@@ -5,14 +5,14 @@
 # suites, clang for the fuzzers, clang-tidy for the lint pass, PostgreSQL for the suites that
 # run on the PostgreSQL back end; go-md2man, man-db and systemd for the install test: the man
 # pages are built when go-md2man is there, which serving does not need, and the unit is
-# checked with systemd-analyze).
+# checked with systemd-analyze; chromium and a font for the dashboard's browser test).
 # Does nothing when every package is already installed; needs root otherwise.
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
             libcurl4-openssl-dev libssl-dev libpq-dev)
 test_pkgs=(python3 python3-boto python3-boto3 python3-prometheus-client nodejs npm clang clang-tidy
-           libclang-rt-14-dev procps postgresql go-md2man man-db systemd)
+           libclang-rt-14-dev procps postgresql go-md2man man-db systemd chromium fonts-dejavu-core)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

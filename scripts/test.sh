@@ -2,7 +2,7 @@
 # scripts/test.sh — installs what is missing, builds anvil twice (release, and ASan+UBSan),
 # and runs every test against both builds: C unit tests, fuzz-corpus replays, end-to-end
 # tests of the real binary over HTTP, the Node iron_mq and AWS SDK suites and the boto 2 and
-# boto3 suites (SQS); then a short
+# boto3 suites (SQS), the dashboard in headless chromium; then a short
 # libFuzzer session per target (clang build), and clang-tidy. Each suite prints `RESULT passed=N failed=M`;
 # the last line here adds them up as `N passed, M failed`. Exit status 0 only if M is 0.
 #   FUZZ_SECONDS=N  time per fuzz target (default 15; 0 skips the fuzzing session)
@@ -51,20 +51,23 @@ run_suite() {
   fi
 }
 
-# The client suite's packages, exactly as package-lock.json pins them. Where the registry is
-# reached through a TLS-intercepting proxy whose certificate this machine does not trust,
-# retry without TLS verification: npm ci still checks every package against the SHA-512
-# integrity hash in the committed lock file, so nothing unexpected can be installed.
-npm_ci() { (cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error "$@") >"$logs/npm.log" 2>&1; }
-if ! npm_ci; then
-  if grep -qE 'CERT|certificate' "$logs/npm.log"; then
-    echo "npm: the registry's TLS certificate is not trusted here; retrying with --strict-ssl=false" \
-         "(packages are still verified against package-lock.json's integrity hashes)"
-    npm_ci --strict-ssl=false || { cat "$logs/npm.log"; echo "npm ci failed"; }
-  else
-    cat "$logs/npm.log"; echo "npm ci failed"
+# The client suites' packages and the browser test's (playwright-core), exactly as their
+# package-lock.json files pin them. Where the registry is reached through a TLS-intercepting
+# proxy whose certificate this machine does not trust, retry without TLS verification: npm ci
+# still checks every package against the SHA-512 integrity hash in the committed lock file,
+# so nothing unexpected can be installed.
+npm_ci() { (cd "$1" && shift && npm ci --no-audit --no-fund --loglevel=error "$@") >"$logs/npm.log" 2>&1; }
+for dir in tests/clients/node tests/ui; do
+  if ! npm_ci "$dir"; then
+    if grep -qE 'CERT|certificate' "$logs/npm.log"; then
+      echo "npm: the registry's TLS certificate is not trusted here; retrying with --strict-ssl=false" \
+           "(packages are still verified against package-lock.json's integrity hashes)"
+      npm_ci "$dir" --strict-ssl=false || { cat "$logs/npm.log"; echo "npm ci in $dir failed"; }
+    else
+      cat "$logs/npm.log"; echo "npm ci in $dir failed"
+    fi
   fi
-fi
+done
 
 for build in build build-asan; do
   kind=release; [ "$build" = build-asan ] && kind=asan
@@ -140,6 +143,11 @@ command -v clang-tidy >/dev/null && run_suite "lint (clang-tidy)" scripts/lint.s
 # server started with the installed config, the systemd unit (systemd-analyze verify and
 # security), the man pages rendered and listing every option.
 run_suite "install (meson install, unit, man pages)" /usr/bin/python3 tests/install/test_install.py build
+
+# The dashboard in a real browser: Debian's chromium, headless, driven by playwright-core,
+# against the sanitizer build; screenshots go to tests/ui/artifacts/.
+run_suite "ui (dashboard in headless chromium) [asan]" env ANVIL_BIN="$root/build-asan/anvil" \
+  node tests/ui/dashboard.test.mjs
 
 # The Docker image: built and exercised when a Docker engine answers, skipped otherwise.
 run_suite "docker image" tests/docker/test_docker.sh

@@ -28,6 +28,8 @@
  * every input a fresh engine, which makes any crash reproducible from its input alone). */
 #include "fuzz_common.h"
 
+#include "../../api/dash.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +55,7 @@ static struct api auth_api = {.tokens = tokens,
                               .limits = {.max_message_size = 64},
                               .sqs = {.keys = sqs_keys, .n_keys = 1, .account = "000000000000",
                                       .region = "us-east-1"}};
+static struct dash *dash; /* the dashboard's history and push log, kept across inputs */
 static int64_t now_ms, advanced_ms;
 static unsigned long inputs_since_open, reopen_every;
 static struct fuzz_req *pending; /* long polls the engine may still hold */
@@ -75,6 +78,7 @@ static void advance(int64_t ms)
     now_ms += ms;
     eng_set_time(engine, now_ms);
     check_deadline();
+    dash_tick(dash, engine, now_ms); /* as the server's loop does each turn */
 }
 
 /* ---- long polls ---- */
@@ -128,6 +132,11 @@ static void reopen(void)
     now_ms = FUZZ_EPOCH_MS;
     engine = fuzz_engine_open(now_ms);
     dev_api.engine = auth_api.engine = engine;
+    if (!dash) {
+        dash = dash_new();
+        FUZZ_CHECK(dash != NULL, "out of memory");
+    }
+    dev_api.dash = auth_api.dash = dash;
     inputs_since_open = 0;
     if (!reopen_every) {
         const char *env = getenv("FUZZ_API_REOPEN");

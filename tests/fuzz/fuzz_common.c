@@ -239,8 +239,9 @@ static const char *lookup_query(struct api_request *areq, const char *name)
 
 static bool known_status(int status)
 {
-    static const int ok[] = {200, 201, 400, 401, 403, 404, 405, 413};
-    /* (the SQS front answers with these too: its errors are 400, 403 and 404) */
+    static const int ok[] = {200, 201, 304, 308, 400, 401, 403, 404, 405, 413};
+    /* (the SQS front answers with these too: its errors are 400, 403 and 404; 304 and 308
+     * are the dashboard's: a file not changed, /ui → /ui/) */
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (ok[i] == status)
             return true;
@@ -269,6 +270,13 @@ static void respond(struct api_request *areq, int status, char *body, size_t len
      * a 5xx is a status the mapping did not expect (500) or a bug. */
     FUZZ_CHECK(known_status(status), "unexpected HTTP status %d for %s %s: %.*s", status,
                r->method, r->path, body ? (int)len : 0, body ? body : "");
+    if (areq->reply_headers) { /* one of the dashboard's files (api/dash.c), not JSON */
+        FUZZ_CHECK(status == 200 ? body != NULL && len > 0 : status == 304 && !body,
+                   "dashboard file %s answered %d with %zu bytes", r->path, status, len);
+        free(body);
+        return;
+    }
+    FUZZ_CHECK(status != 304, "304 for %s %s", r->method, r->path);
     FUZZ_CHECK(body != NULL, "no body for %s %s", r->method, r->path);
     FUZZ_CHECK(strlen(body) == len, "body length %zu, strlen %zu", len, strlen(body));
     if (areq->reply_type && strcmp(areq->reply_type, "text/xml") == 0) {
