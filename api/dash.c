@@ -473,13 +473,16 @@ static void queue_view(struct api *api, struct api_request *req, const char *pro
 
 /* ---- static files ---- */
 
+/* The page's own origin only (its scripts, styles, API calls), and no framing. */
+static const char content_security_policy[] =
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'";
+
 static const char *const asset_headers[] = {
     "Cache-Control", "no-cache", /* revalidate with the ETag: a new build serves new files */
     "X-Content-Type-Options", "nosniff",
     "X-Frame-Options", "DENY",
-    "Content-Security-Policy",
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'",
+    "Content-Security-Policy", content_security_policy,
     "Referrer-Policy", "no-referrer",
     NULL};
 
@@ -532,21 +535,24 @@ void dash_handle(struct api *api, struct api_request *req, char **seg, size_t n)
         api_reply_error(req, API_METHOD_NOT_ALLOWED, NULL);
         return;
     }
-    if (data && n == 3 && strcmp(seg[2], "overview") == 0)
+    if (data && n == 3 && strcmp(seg[2], "overview") == 0) {
         overview(api, req);
-    else if (data && n == 6 && strcmp(seg[2], "projects") == 0 && strcmp(seg[4], "queues") == 0)
+        return;
+    }
+    if (data && n == 6 && strcmp(seg[2], "projects") == 0 && strcmp(seg[4], "queues") == 0) {
         queue_view(api, req, seg[3], seg[5]);
-    else if (data)
-        api_reply_error(req, API_NOT_FOUND, NULL);
-    else if (n == 1 && req->path && strcmp(req->path, "/ui") == 0) {
+        return;
+    }
+    if (!data && n == 1 && req->path && strcmp(req->path, "/ui") == 0) {
         /* relative links in the page resolve against /ui/ */
         req->reply_header_name = "Location";
         req->reply_header_value = "/ui/";
         api_reply_msg(req, 308, "The dashboard is at /ui/");
-    } else if (n == 1)
-        serve_asset(req, "index.html");
-    else if (n == 2)
-        serve_asset(req, seg[1]);
-    else
-        api_reply_error(req, API_NOT_FOUND, NULL);
+        return;
+    }
+    if (!data && n <= 2) {
+        serve_asset(req, n == 1 ? "index.html" : seg[1]);
+        return;
+    }
+    api_reply_error(req, API_NOT_FOUND, NULL);
 }
