@@ -16,6 +16,7 @@ COPY storage storage
 COPY api api
 COPY server server
 COPY ctl ctl
+COPY scripts/embed.py scripts/embed.py
 RUN meson setup build --buildtype=release -Dtests=false >/dev/null \
  && ninja -C build \
  && strip build/anvil

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "notify.h"
 
 enum { TAG_HTTP = 1, TAG_ENGINE = 2, TAG_SIGNAL = 3, TAG_PUSH = 4, MAX_EVENTS = 128 };
 
@@ -106,6 +107,7 @@ static void begin_stop(struct loop *l)
         return;
     }
     log_msg(LOG_INFO, "stopping: no new connections, answering long polls, finishing requests");
+    notify_systemd("STOPPING=1");
     l->stopping = true;
     l->stop_deadline_us = clock_mono_us() + (int64_t)l->shutdown_timeout_s * 1000000;
     http_stop_accepting(l->http);
@@ -116,8 +118,11 @@ static void on_signal(struct loop *l)
 {
     struct signalfd_siginfo si;
     while (read(l->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGHUP && l->on_reload)
+        if (si.ssi_signo == SIGHUP && l->on_reload) {
+            notify_systemd("RELOADING=1");
             l->on_reload(l->reload_ctx);
+            notify_systemd("READY=1");
+        }
         else if (si.ssi_signo == SIGHUP)
             log_msg(LOG_INFO, "SIGHUP: nothing to reload");
         else

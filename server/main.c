@@ -29,6 +29,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "notify.h"
 #include "observe.h"
 #include "pusher.h"
 #include "reload.h"
@@ -314,6 +315,7 @@ int main(int argc, char **argv)
     log_msg(LOG_INFO, "ready in %.1f ms", (double)(clock_mono_us() - started_us) / 1000.0);
     printf("anvil ready %s\n", url);
     fflush(stdout);
+    notify_systemd("READY=1");
 
     loop_run(&loop);
     status = 0;
