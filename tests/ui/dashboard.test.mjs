@@ -37,6 +37,7 @@ const WAIT_MS = 6000; /* the page refreshes every 2 s: anything it should show s
 const SAMPLE_INTERVAL_S = 5;
 const VIEWPORT = { width: 1280, height: 800 };
 const TOKEN = 'secret';
+const NARROW_TOKEN = 'narrow'; /* the token server's second token: project delta only */
 
 const started = Date.now();
 const servers = [];
@@ -469,12 +470,12 @@ async function checkPushQueue(page, base) {
 async function checkTokenMode() {
   let server;
   await check('token server starts (--token secret)', async () => {
-    server = await startAnvil('token server', ['--token', TOKEN]);
+    server = await startAnvil('token server', ['--token', TOKEN, '--token', NARROW_TOKEN + ':delta']);
     await callOk(server.url, 'POST', queuePath('gamma', 'secured') + '/messages', { messages: [{ body: 'x' }, { body: 'y' }] }, TOKEN);
   });
   if (!server) return;
-  // the 401s this check provokes are logged by chromium as failed loads: expected here
-  const page = await openPage((text) => /status of 401/.test(text));
+  // the 401s and 403s these checks provoke are logged by chromium as failed loads: expected
+  const page = await openPage((text) => /status of 40[13]/.test(text));
 
   await check('token mode: the page asks for a token', async () => {
     await page.goto(server.url + '/ui/');
@@ -505,6 +506,17 @@ async function checkTokenMode() {
     assertEqual(page.consoleErrors, [], 'console errors other than the 401s');
   });
   await screenshot(page, 'token');
+
+  await check('token mode: a token without the project gets "cannot see project"', async () => {
+    await page.click('#token-button');
+    await page.fill('#token-input', NARROW_TOKEN);
+    await page.click('#token-form button[type="submit"]');
+    await page.goto(server.url + '/ui/#/p/gamma/q/secured');
+    await page.locator('#error-banner').waitFor({ state: 'visible', timeout: WAIT_MS });
+    const banner = await textOf(page, '#error-text');
+    assert(banner.startsWith('This token cannot see project gamma'), 'banner: ' + banner);
+    assertEqual(page.consoleErrors, [], 'console errors other than the 401s and 403s');
+  });
 }
 
 // ---- main ----
