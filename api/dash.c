@@ -245,6 +245,30 @@ static void write_queue_row(struct jw *w, const struct history *h, const struct 
     jw_lit(w, "}");
 }
 
+/* What a token limited to some projects is shown of the server: its queues' counts (of the
+ * first HISTORY_QUEUES), not the server's, and no server-wide series. */
+struct visible {
+    uint64_t projects, queues, messages;
+};
+
+static struct visible count_visible(const struct api *api, const char *token,
+                                    const struct eng_metrics *m)
+{
+    struct visible v = {0};
+    const char *last_project = NULL;
+    for (size_t i = 0; i < m->n_queues; i++) {
+        const struct eng_queue_depth *q = &m->queues[i];
+        if (api_check_token(api, token, q->project) != ENG_OK)
+            continue;
+        if (!last_project || strcmp(last_project, q->project) != 0)
+            v.projects++; /* queues come by project */
+        last_project = q->project;
+        v.queues++;
+        v.messages += q->ready + q->delayed + q->reserved + q->pushing;
+    }
+    return v;
+}
+
 static void overview(struct api *api, struct api_request *req)
 {
     const char *token = api->n_tokens ? api_request_token(req) : NULL;
@@ -260,31 +284,44 @@ static void overview(struct api *api, struct api_request *req)
         api_reply_error(req, ENG_NO_MEMORY, NULL);
         return;
     }
+    bool whole = api_token_sees_all(api, token);
+    struct visible seen = whole ? (struct visible){st.projects, st.queues, st.messages}
+                                : count_visible(api, token, &m);
     const struct history *h = api->dash->history;
     struct jw w = {0};
     jw_lit(&w, "{\"server\":{");
     key_str(&w, "version", ANVIL_VERSION, true);
     key_str(&w, "backend", backend_name(api->engine), false);
     key_str(&w, "auth", api->n_tokens ? "token" : "dev", false);
+    key_str(&w, "scope", whole ? "server" : "projects", false);
     key(&w, "test_mode", false);
     jw_lit(&w, api->admin ? "true" : "false");
     key_str(&w, "storage", st.storage_ok ? "ok" : "failing", false);
     key(&w, "now_ms", false);
     jw_i64(&w, eng_now_ms(api->engine));
-    key_u64(&w, "projects", st.projects, false);
-    key_u64(&w, "queues", st.queues, false);
-    key_u64(&w, "messages", st.messages, false);
+    if (whole || m.has_depths) {
+        key_u64(&w, "projects", seen.projects, false);
+        key_u64(&w, "queues", seen.queues, false);
+        key_u64(&w, "messages", seen.messages, false);
+    } else { /* PostgreSQL: no per-queue depths to count a token's share from */
+        jw_lit(&w, ",\"projects\":null,\"queues\":null,\"messages\":null");
+    }
     jw_lit(&w, "},");
     key_u64(&w, "interval_ms", HISTORY_INTERVAL_MS, true);
-    jw_lit(&w, ",\"series\":{");
-    write_times(&w, h);
-    write_series(&w, h, "posts_per_s", HS_POSTS);
-    write_series(&w, h, "deletes_per_s", HS_DELETES);
-    write_series(&w, h, "reserves_per_s", HS_RESERVES);
-    write_series(&w, h, "ready", HS_READY);
-    write_series(&w, h, "delayed", HS_DELAYED);
-    write_series(&w, h, "reserved", HS_RESERVED);
-    jw_lit(&w, "}");
+    key(&w, "series", false);
+    if (whole) {
+        jw_lit(&w, "{");
+        write_times(&w, h);
+        write_series(&w, h, "posts_per_s", HS_POSTS);
+        write_series(&w, h, "deletes_per_s", HS_DELETES);
+        write_series(&w, h, "reserves_per_s", HS_RESERVES);
+        write_series(&w, h, "ready", HS_READY);
+        write_series(&w, h, "delayed", HS_DELAYED);
+        write_series(&w, h, "reserved", HS_RESERVED);
+        jw_lit(&w, "}");
+    } else {
+        jw_lit(&w, "null"); /* the server's activity is not one project's to see */
+    }
     key(&w, "queues", false);
     if (m.has_depths) {
         jw_lit(&w, "[");
@@ -301,7 +338,7 @@ static void overview(struct api *api, struct api_request *req)
     } else {
         jw_lit(&w, "null");
     }
-    key_u64(&w, "more_queues", m.rest_queues, false);
+    key_u64(&w, "more_queues", whole ? m.rest_queues : 0, false);
     jw_lit(&w, "}");
     eng_metrics_free(&m);
     api_reply_text(req, 200, &w);

@@ -43,6 +43,8 @@ bool api_valid_utf8(const char *s, size_t len);
 /* ENG_OK when token may use project (any project when NULL); API_UNAUTHORIZED when it is
  * no token of ours, API_FORBIDDEN when it is not for this project. Dev mode: always ENG_OK. */
 int api_check_token(const struct api *api, const char *token, const char *project);
+/* True when token may use every project (dev mode: any token, or none). */
+bool api_token_sees_all(const struct api *api, const char *token);
 
 /* The name of the i-th v3 endpoint ("queue_list", "post", "reserve"...; NULL past the end),
  * as the test kit's fault rules name them (api/admin_faults.c). */

@@ -194,6 +194,16 @@ int api_check_token(const struct api *api, const char *token, const char *projec
     return API_UNAUTHORIZED;
 }
 
+bool api_token_sees_all(const struct api *api, const char *token)
+{
+    if (!api->n_tokens)
+        return true;
+    for (size_t i = 0; token && i < api->n_tokens; i++)
+        if (same_secret(token, api->tokens[i].token))
+            return api->tokens[i].all_projects;
+    return false;
+}
+
 static int authorize(const struct api *api, struct api_request *req, const char *project)
 {
     return api_check_token(api, api->n_tokens ? api_request_token(req) : NULL, project);

@@ -288,6 +288,7 @@ function renderServerLine(server) {
     part('', `${formatCount(server.queues)} queues`),
     part('', server.auth === 'token' ? 'token auth' : 'dev mode (no tokens)'),
   ];
+  if (server.scope === 'projects') parts.push(part('', "this token's projects", 'state-note'));
   if (server.test_mode) parts.push(part('', 'test mode', 'state-note'));
   line.replaceChildren(...parts);
 }
@@ -525,6 +526,11 @@ function overviewView(main) {
   });
 
   function drawCharts(series) {
+    if (series === null) { /* a token limited to some projects: no server-wide activity */
+      chartsBox.replaceChildren(h('p', { class: 'muted chart-note' },
+        'Server-wide activity is shown to tokens for every project. Each queue\'s chart is on its page.'));
+      return;
+    }
     const s = series || {};
     const depth = (s.t || []).map((_, i) => {
       const parts = [s.ready, s.delayed, s.reserved].map((list) => (list ? list[i] : null));

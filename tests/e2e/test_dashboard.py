@@ -243,7 +243,17 @@ def test_tokens_guard_the_data_but_not_the_page():
             headers = {"Authorization": "OAuth " + token} if token else {}
             st, body, _ = s.req("GET", "/ui/api/overview", headers=headers)
             assert st == 401, (token, st, body)
-        assert overview(s, "root")["server"]["auth"] == "token"
+        full, narrow = overview(s, "root"), overview(s, "narrow")
+        assert full["server"]["auth"] == "token" and full["server"]["scope"] == "server"
+        assert full["series"] is not None
+        assert TEST_PG or full["server"]["queues"] == 2  # (PostgreSQL counts lag behind)
+        # a token for some projects: their counts only, nothing server-wide
+        assert narrow["server"]["scope"] == "projects" and narrow["series"] is None
+        assert narrow["more_queues"] == 0
+        if TEST_PG:
+            assert narrow["server"]["queues"] is None and narrow["server"]["messages"] is None
+        else:
+            assert (narrow["server"]["projects"], narrow["server"]["queues"]) == (1, 1)
         if not TEST_PG:
             names = {(q["project"], q["name"]) for q in overview(s, "root")["queues"]}
             assert {("p1", "a"), ("p2", "b")} <= names

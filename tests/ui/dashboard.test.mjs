@@ -507,10 +507,20 @@ async function checkTokenMode() {
   });
   await screenshot(page, 'token');
 
-  await check('token mode: a token without the project gets "cannot see project"', async () => {
+  await check('token mode: a token for other projects sees neither their queues nor the server chart', async () => {
     await page.click('#token-button');
     await page.fill('#token-input', NARROW_TOKEN);
     await page.click('#token-form button[type="submit"]');
+    await page.locator('#overview-charts .chart-note').waitFor({ state: 'visible', timeout: WAIT_MS });
+    await waitUntil(async () => (await textOf(page, '#server-line')).includes("this token's projects"),
+      'the server line says whose counts it shows');
+    const line = await textOf(page, '#server-line');
+    assert(line.includes('0 messages') && line.includes('0 queues'), 'server line: ' + line);
+    const rows = await tableRows(page, '#queue-table');
+    assert(!rows.some((cells) => cells[0] === 'gamma'), 'gamma is not listed: ' + JSON.stringify(rows));
+  });
+
+  await check('token mode: a token without the project gets "cannot see project"', async () => {
     await page.goto(server.url + '/ui/#/p/gamma/q/secured');
     await page.locator('#error-banner').waitFor({ state: 'visible', timeout: WAIT_MS });
     const banner = await textOf(page, '#error-text');
