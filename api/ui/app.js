@@ -525,7 +525,14 @@ function overviewView(main) {
     if (latest && latest.queues) drawQueueTable(latest);
   });
 
-  function drawCharts(series) {
+  /* noHistory: the back end keeps no history (PostgreSQL: `queues` is null and every value
+   * in `series` is null for good): a note, not two empty charts waiting for samples. */
+  function drawCharts(series, noHistory) {
+    if (noHistory) {
+      chartsBox.replaceChildren(h('p', { class: 'muted chart-note' },
+        'This back end keeps no history for the charts.'));
+      return;
+    }
     if (series === null) { /* a token limited to some projects: no server-wide activity */
       chartsBox.replaceChildren(h('p', { class: 'muted chart-note' },
         'Server-wide activity is shown to tokens for every project. Each queue\'s chart is on its page.'));
@@ -595,7 +602,7 @@ function overviewView(main) {
     closeTokenPanelIfForced();
     latest = overview;
     renderServerLine(overview.server);
-    drawCharts(overview.series);
+    drawCharts(overview.series, overview.queues === null);
     if (Array.isArray(overview.queues)) {
       projectBox.hidden = true;
       filterInput.hidden = false;

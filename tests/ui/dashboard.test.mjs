@@ -641,6 +641,15 @@ async function checkOverviewPg(page, base) {
 
   skip('overview chart has lines of more than one point after the samples',
     'the PostgreSQL back end counts no events and keeps no depths: series values are null');
+  await check('PostgreSQL: the overview says there is no history instead of drawing empty charts', async () => {
+    const series = overview.series || {};
+    for (const name of ['posts_per_s', 'deletes_per_s', 'ready', 'delayed', 'reserved']) {
+      assert((series[name] || []).every((v) => v === null), `series.${name} all null: ${JSON.stringify(series[name])}`);
+    }
+    await waitUntil(async () => (await textOf(page, '#overview-charts .chart-note')) === 'This back end keeps no history for the charts.',
+      'the no-history note in the overview');
+    assertEqual(await page.locator('#overview-charts svg.chart').count(), 0, 'charts in the overview');
+  });
   skip('overview filter box narrows the table', 'no server-side queue list on PostgreSQL (the box is hidden, checked above)');
 
   await check('PostgreSQL: entering a project lists its queues with their sizes', async () => {
@@ -679,6 +688,7 @@ async function mainPg() {
   await checkOverviewPg(page, anvil.url);
   await checkQueuePage(page, anvil.url, PG_QUEUES[0]);
   await checkPushQueue(page, anvil.url);
+
   await check('no console errors on the main server', async () => assertEqual(page.consoleErrors, [], 'console errors'));
   await page.context().close();
 
