@@ -689,6 +689,25 @@ async function mainPg() {
   await checkQueuePage(page, anvil.url, PG_QUEUES[0]);
   await checkPushQueue(page, anvil.url);
 
+  // PostgreSQL counts projects, queues and messages every 5 s (the sweep), not at each call:
+  // the server line started at the counts of an empty database and catches up within 5 s.
+  await check('PostgreSQL: the server line\'s counts catch up with the queues made (counted every 5 s)', async () => {
+    await page.goto(anvil.url + '/ui/');
+    await waitUntil(async () => {
+      let queues = 0;
+      let messages = 0;
+      for (const project of PG_PROJECTS) {
+        const listing = await callOk(anvil.url, 'GET', `/3/projects/${project}/queues?per_page=100`);
+        for (const q of listing.queues || []) {
+          queues++;
+          messages += (await callOk(anvil.url, 'GET', queuePath(project, q.name))).queue.size;
+        }
+      }
+      const line = await textOf(page, '#server-line');
+      const want = [`${messages.toLocaleString('en-US')} messages`, `${queues.toLocaleString('en-US')} queues`];
+      return want.every((part) => line.includes(part)) || `want ${want.join(', ')}; the line says: ${line}`;
+    }, 'the server line counts what the API lists', 8000);
+  });
   await check('no console errors on the main server', async () => assertEqual(page.consoleErrors, [], 'console errors'));
   await page.context().close();
 
