@@ -630,11 +630,18 @@ function projectQueuesPanel(projectBox, tableBox, countText, refreshNow) {
     h('p', { class: 'muted' }, 'This back end keeps no queue list for the dashboard: name a project to list its queues.'),
     form);
 
+  let shownProject = null; /* whose queues the table holds */
+
+  function clearTable() {
+    shownProject = null;
+    countText.textContent = '';
+    tableBox.replaceChildren();
+  }
+
   async function refresh() {
     const project = input.value.trim();
     if (!project) {
-      countText.textContent = '';
-      tableBox.replaceChildren();
+      clearTable();
       return;
     }
     let listing;
@@ -642,6 +649,9 @@ function projectQueuesPanel(projectBox, tableBox, countText, refreshNow) {
       listing = await api('GET', `${v3QueuesPath(project)}?per_page=100`);
     } catch (e) {
       reportApiError(e, project, 'refresh');
+      /* a failed refresh keeps the rows of the same project; another project's rows would
+       * read as this one's (e.g. a 403 after switching from a project the token sees) */
+      if (project !== shownProject) clearTable();
       return;
     }
     const names = (listing.queues || []).map((q) => q.name);
@@ -656,6 +666,7 @@ function projectQueuesPanel(projectBox, tableBox, countText, refreshNow) {
         h('td', null, q.type ? typeBadge(q.type) : '–'),
         numCell(q.size), numCell(q.total_messages));
     });
+    shownProject = project;
     tableBox.replaceChildren(table({
       columns: [{ label: 'Project' }, { label: 'Queue' }, { label: 'Type' }, { label: 'Size', num: true }, { label: 'Total posted', num: true }],
       rows,

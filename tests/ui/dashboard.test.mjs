@@ -504,6 +504,7 @@ async function checkTokenMode() {
   await check('token server starts (--token secret)', async () => {
     server = await startAnvil('token server', ['--token', TOKEN, '--token', NARROW_TOKEN + ':delta']);
     await callOk(server.url, 'POST', queuePath('gamma', 'secured') + '/messages', { messages: [{ body: 'x' }, { body: 'y' }] }, TOKEN);
+    if (PG) await callOk(server.url, 'POST', queuePath('delta', 'inbox') + '/messages', { messages: [{ body: 'z' }] }, TOKEN);
   });
   if (!server) return;
   // the 401s and 403s these checks provoke are logged by chromium as failed loads: expected
@@ -561,6 +562,21 @@ async function checkTokenMode() {
     const rows = await tableRows(page, '#queue-table');
     assert(!rows.some((cells) => cells[0] === 'gamma'), 'gamma is not listed: ' + JSON.stringify(rows));
   });
+
+  if (PG) {
+    await check('PostgreSQL token mode: a refused project does not keep the rows of the one listed before', async () => {
+      await enterProject(page, 'delta');
+      await waitForProjectRows(page, [{ project: 'delta', name: 'inbox', ready: 1 }]);
+      assert(await page.locator('#error-banner').isHidden(), 'the 403 banner for gamma is gone');
+      await enterProject(page, 'gamma');
+      await page.locator('#error-banner').waitFor({ state: 'visible', timeout: WAIT_MS });
+      const banner = await textOf(page, '#error-text');
+      assert(banner.startsWith('This token cannot see project gamma'), 'banner: ' + banner);
+      // the refresh that put up the banner has drawn the table already
+      assertEqual(await tableRows(page, '#queue-table'), [], 'rows under project gamma');
+      assertEqual(await textOf(page, '#view .card-head .count'), '', 'queue count under project gamma');
+    });
+  }
 
   await check('token mode: a token without the project gets "cannot see project"', async () => {
     await page.goto(server.url + '/ui/#/p/gamma/q/secured');
