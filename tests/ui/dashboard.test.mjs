@@ -3,7 +3,8 @@
 // Starts the real server (`anvil --port 0 --durability memory`, test mode: the virtual clock makes
 // the 5 s samples without sleeping), fills it through the v3 API, and checks what the page shows:
 // load, queue list and chart, post through the form, peek, reserved list, clear, push attempts,
-// and, on a second server started with `--token secret`, the token form.
+// and, on a second server started with `--token secret`, the token form; last, both servers stop
+// on SIGTERM with exit code 0 (so that LeakSanitizer reports, with the ASan build).
 // Prints "ok   name" / "FAIL name: reason" per check and, as the last line,
 // "RESULT passed=N failed=M"; exit code 0 only when M == 0.
 // Screenshots go to tests/ui/artifacts/ (or $ANVIL_UI_ARTIFACTS); --readme also writes
@@ -587,6 +588,29 @@ async function checkTokenMode() {
   });
 }
 
+// The last check: every server still running gets SIGTERM and must exit with 0 within 5 s.
+// Under ASan this is what lets LeakSanitizer report (it exits non-zero on a leak); the
+// SIGKILL in finish() is only for runs that end early.
+async function checkCleanStop() {
+  await check('servers stop cleanly on SIGTERM (exit code 0; under ASan: no leak report)', async () => {
+    if (browser) {
+      await Promise.race([browser.close().catch(() => {}), sleep(3000)]);
+      browser = null;
+    }
+    const outcomes = await Promise.all(servers.filter((s) => s.exitCode === null && s.signalCode === null).map((server) =>
+      new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(`${server.label}: did not exit within 5 s`), 5000);
+        server.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          resolve(code === 0 ? null : `${server.label}: exit ${code ?? signal}; ${server.log.split('\n').filter(Boolean).slice(-5).join(' | ')}`);
+        });
+        server.kill('SIGTERM');
+      })));
+    const bad = outcomes.filter(Boolean);
+    assert(bad.length === 0, bad.join('; '));
+  });
+}
+
 // ---- the PostgreSQL variant: no queue list in the server, the page asks for a project ----
 
 // Queues made through the v3 API (posting creates them); `ready` is what each holds.
@@ -728,6 +752,7 @@ async function mainPg() {
   await page.context().close();
 
   await checkTokenMode();
+  await checkCleanStop();
 }
 
 // ---- main ----
@@ -766,6 +791,7 @@ async function main() {
   await page.context().close();
 
   await checkTokenMode();
+  await checkCleanStop();
 }
 
 main().then(finish, (e) => {
