@@ -525,7 +525,14 @@ function overviewView(main) {
     if (latest && latest.queues) drawQueueTable(latest);
   });
 
-  function drawCharts(series) {
+  /* noHistory: the back end keeps no history (PostgreSQL: `queues` is null and every value
+   * in `series` is null for good): a note, not two empty charts waiting for samples. */
+  function drawCharts(series, noHistory) {
+    if (noHistory) {
+      chartsBox.replaceChildren(h('p', { class: 'muted chart-note' },
+        'This back end keeps no history for the charts.'));
+      return;
+    }
     if (series === null) { /* a token limited to some projects: no server-wide activity */
       chartsBox.replaceChildren(h('p', { class: 'muted chart-note' },
         'Server-wide activity is shown to tokens for every project. Each queue\'s chart is on its page.'));
@@ -595,7 +602,7 @@ function overviewView(main) {
     closeTokenPanelIfForced();
     latest = overview;
     renderServerLine(overview.server);
-    drawCharts(overview.series);
+    drawCharts(overview.series, overview.queues === null);
     if (Array.isArray(overview.queues)) {
       projectBox.hidden = true;
       filterInput.hidden = false;
@@ -623,11 +630,18 @@ function projectQueuesPanel(projectBox, tableBox, countText, refreshNow) {
     h('p', { class: 'muted' }, 'This back end keeps no queue list for the dashboard: name a project to list its queues.'),
     form);
 
+  let shownProject = null; /* whose queues the table holds */
+
+  function clearTable() {
+    shownProject = null;
+    countText.textContent = '';
+    tableBox.replaceChildren();
+  }
+
   async function refresh() {
     const project = input.value.trim();
     if (!project) {
-      countText.textContent = '';
-      tableBox.replaceChildren();
+      clearTable();
       return;
     }
     let listing;
@@ -635,6 +649,9 @@ function projectQueuesPanel(projectBox, tableBox, countText, refreshNow) {
       listing = await api('GET', `${v3QueuesPath(project)}?per_page=100`);
     } catch (e) {
       reportApiError(e, project, 'refresh');
+      /* a failed refresh keeps the rows of the same project; another project's rows would
+       * read as this one's (e.g. a 403 after switching from a project the token sees) */
+      if (project !== shownProject) clearTable();
       return;
     }
     const names = (listing.queues || []).map((q) => q.name);
@@ -649,6 +666,7 @@ function projectQueuesPanel(projectBox, tableBox, countText, refreshNow) {
         h('td', null, q.type ? typeBadge(q.type) : '–'),
         numCell(q.size), numCell(q.total_messages));
     });
+    shownProject = project;
     tableBox.replaceChildren(table({
       columns: [{ label: 'Project' }, { label: 'Queue' }, { label: 'Type' }, { label: 'Size', num: true }, { label: 'Total posted', num: true }],
       rows,

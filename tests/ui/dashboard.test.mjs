@@ -3,12 +3,17 @@
 // Starts the real server (`anvil --port 0 --durability memory`, test mode: the virtual clock makes
 // the 5 s samples without sleeping), fills it through the v3 API, and checks what the page shows:
 // load, queue list and chart, post through the form, peek, reserved list, clear, push attempts,
-// and, on a second server started with `--token secret`, the token form.
+// and, on a second server started with `--token secret`, the token form; last, both servers stop
+// on SIGTERM with exit code 0 (so that LeakSanitizer reports, with the ASan build).
 // Prints "ok   name" / "FAIL name: reason" per check and, as the last line,
 // "RESULT passed=N failed=M"; exit code 0 only when M == 0.
 // Screenshots go to tests/ui/artifacts/ (or $ANVIL_UI_ARTIFACTS); --readme also writes
 // docs/images/dashboard.png (the overview after ten minutes of virtual traffic, 1280x800).
 // Chromium: $CHROMIUM or /usr/bin/chromium.
+// ANVIL_TEST_BACKEND=postgres://... (an empty database): the servers run on the PostgreSQL back
+// end (`--backend URL`) and the PostgreSQL variant runs: no server-side queue list (the page
+// asks for a project), no chart, no reserved list, no virtual clock. Those checks print
+// "skip name: reason" (not counted); screenshots get a "pg-" prefix.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -30,6 +35,9 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = process.env.ANVIL_UI_ARTIFACTS || path.join(HERE, 'artifacts');
 const README_MODE = process.argv.includes('--readme');
 const README_IMAGE = path.join(REPO, 'docs', 'images', 'dashboard.png');
+const PG_BACKEND = process.env.ANVIL_TEST_BACKEND || '';
+const PG = PG_BACKEND !== '';
+const SHOT_PREFIX = PG ? 'pg-' : '';
 
 const GLOBAL_TIMEOUT_MS = 60000;
 const READY_TIMEOUT_MS = 10000;
@@ -53,6 +61,11 @@ let finishing = false;
 function pass(name) {
   passed++;
   console.log('ok   ' + name);
+}
+
+// A check that does not apply here: printed, not counted.
+function skip(name, reason) {
+  console.log('skip ' + name + ': ' + reason);
 }
 
 function fail(name, reason) {
@@ -171,8 +184,9 @@ const globalTimer = setTimeout(() => {
 
 // ---- the anvil server ----
 
-// Starts `anvil --port 0 --durability memory [extraArgs]` in a fresh directory; resolves with
-// {url, process} once it printed "anvil ready http://127.0.0.1:PORT".
+// Starts `anvil --port 0 --durability memory [extraArgs]` in a fresh directory (with
+// `--backend $ANVIL_TEST_BACKEND` when set: then the data dir and durability go unused);
+// resolves with {url, process} once it printed "anvil ready http://127.0.0.1:PORT".
 function startAnvil(label, extraArgs = []) {
   return new Promise((resolve, reject) => {
     if (!fs.existsSync(ANVIL_BIN)) {
@@ -181,7 +195,8 @@ function startAnvil(label, extraArgs = []) {
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-ui-'));
     tempDirs.push(dir);
-    const args = ['--port', '0', '--durability', 'memory', '--data-dir', path.join(dir, 'data'), ...extraArgs];
+    const args = ['--port', '0', '--durability', 'memory', '--data-dir', path.join(dir, 'data'),
+      ...(PG ? ['--backend', PG_BACKEND] : []), ...extraArgs];
     const child = spawn(ANVIL_BIN, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     child.label = label;
     child.log = '';
@@ -282,7 +297,7 @@ async function openPage(ignore = () => false) {
 
 async function screenshot(page, name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, name + '.png'), fullPage: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, SHOT_PREFIX + name + '.png'), fullPage: true });
 }
 
 const textOf = (page, selector) => page.locator(selector).first().textContent({ timeout: 1000 });
@@ -353,8 +368,8 @@ async function checkOverview(page, base) {
   await screenshot(page, 'overview');
 }
 
-async function checkQueuePage(page, base) {
-  const queue = TRAFFIC_QUEUES[0];
+// `queue` ({project, name, ready}) is listed on the overview page open in `page`.
+async function checkQueuePage(page, base, queue) {
   const peekBodies = async () => (await tableRows(page, '#peek-list')).map((cells) => cells[1]);
 
   await check('row click opens the queue page with its settings', async () => {
@@ -396,18 +411,36 @@ async function checkQueuePage(page, base) {
     await page.uncheck('#post-per-line');
   });
 
-  await check('a message reserved through the API shows in the Reserved list', async () => {
-    const reserved = await callOk(base, 'POST', queuePath(queue.project, queue.name) + '/reservations', { n: 1, timeout: 60 });
-    assertEqual(reserved.messages.length, 1, 'messages reserved');
-    const { id, reservation_id: reservationId } = reserved.messages[0];
-    const row = await waitUntil(async () => {
-      const rows = await tableRows(page, '#reserved-list');
-      return rows.find((cells) => cells[0] === id);
-    }, `message ${id} in the Reserved list`);
-    assertEqual(row[1], reservationId, 'reservation id shown');
-    assertEqual(row[2], '1', 'reserved count shown');
-    assertEqual(row[4], 'hello from the form', 'body shown');
-  });
+  if (PG) {
+    await check('PostgreSQL: the Reserved section shows the note instead of a list', async () => {
+      const reserved = await callOk(base, 'POST', queuePath(queue.project, queue.name) + '/reservations', { n: 1, timeout: 60 });
+      assertEqual(reserved.messages.length, 1, 'messages reserved');
+      const dash = await callOk(base, 'GET', `/ui/api/projects/${queue.project}/queues/${queue.name}`);
+      assertEqual(dash.reserved, null, 'reserved in /ui/api');
+      assert(typeof dash.reserved_note === 'string' && dash.reserved_note, 'a reserved_note in /ui/api: ' + JSON.stringify(dash));
+      await waitUntil(async () => (await textOf(page, '#reserved-list')) === dash.reserved_note, `the note "${dash.reserved_note}"`);
+      assertEqual(await page.locator('#reserved-list table').count(), 0, 'tables in the Reserved section');
+    });
+
+    await check('PostgreSQL: the queue page says there is no history for the charts', async () => {
+      await waitUntil(async () => (await page.locator('#view').textContent()).includes('This back end keeps no history for the charts.'),
+        'the no-history note on the queue page');
+      assertEqual(await page.locator('#view svg.chart').count(), 0, 'charts on the queue page');
+    });
+  } else {
+    await check('a message reserved through the API shows in the Reserved list', async () => {
+      const reserved = await callOk(base, 'POST', queuePath(queue.project, queue.name) + '/reservations', { n: 1, timeout: 60 });
+      assertEqual(reserved.messages.length, 1, 'messages reserved');
+      const { id, reservation_id: reservationId } = reserved.messages[0];
+      const row = await waitUntil(async () => {
+        const rows = await tableRows(page, '#reserved-list');
+        return rows.find((cells) => cells[0] === id);
+      }, `message ${id} in the Reserved list`);
+      assertEqual(row[1], reservationId, 'reservation id shown');
+      assertEqual(row[2], '1', 'reserved count shown');
+      assertEqual(row[4], 'hello from the form', 'body shown');
+    });
+  }
 
   await screenshot(page, 'queue');
 
@@ -472,6 +505,7 @@ async function checkTokenMode() {
   await check('token server starts (--token secret)', async () => {
     server = await startAnvil('token server', ['--token', TOKEN, '--token', NARROW_TOKEN + ':delta']);
     await callOk(server.url, 'POST', queuePath('gamma', 'secured') + '/messages', { messages: [{ body: 'x' }, { body: 'y' }] }, TOKEN);
+    if (PG) await callOk(server.url, 'POST', queuePath('delta', 'inbox') + '/messages', { messages: [{ body: 'z' }] }, TOKEN);
   });
   if (!server) return;
   // the 401s and 403s these checks provoke are logged by chromium as failed loads: expected
@@ -497,6 +531,7 @@ async function checkTokenMode() {
   await check('token mode: the right token shows the queues', async () => {
     await page.fill('#token-input', TOKEN);
     await page.click('#token-form button[type="submit"]');
+    if (PG) await enterProject(page, 'gamma'); /* no server-side list: name the project */
     await waitUntil(async () => {
       const rows = await tableRows(page, '#queue-table');
       return rows.some((cells) => cells[0] === 'gamma' && cells[1] === 'secured' && cells[3] === '2');
@@ -515,10 +550,34 @@ async function checkTokenMode() {
     await waitUntil(async () => (await textOf(page, '#server-line')).includes("this token's projects"),
       'the server line says whose counts it shows');
     const line = await textOf(page, '#server-line');
-    assert(line.includes('0 messages') && line.includes('0 queues'), 'server line: ' + line);
+    if (PG) {
+      // no per-queue depths in the server to count this token's share from: shown as unknown
+      assert(line.includes('– messages') && line.includes('– queues'), 'server line: ' + line);
+      // the project box still names gamma (kept in localStorage): the listing is refused
+      await page.locator('#error-banner').waitFor({ state: 'visible', timeout: WAIT_MS });
+      const banner = await textOf(page, '#error-text');
+      assert(banner.startsWith('This token cannot see project gamma'), 'banner: ' + banner);
+    } else {
+      assert(line.includes('0 messages') && line.includes('0 queues'), 'server line: ' + line);
+    }
     const rows = await tableRows(page, '#queue-table');
     assert(!rows.some((cells) => cells[0] === 'gamma'), 'gamma is not listed: ' + JSON.stringify(rows));
   });
+
+  if (PG) {
+    await check('PostgreSQL token mode: a refused project does not keep the rows of the one listed before', async () => {
+      await enterProject(page, 'delta');
+      await waitForProjectRows(page, [{ project: 'delta', name: 'inbox', ready: 1 }]);
+      assert(await page.locator('#error-banner').isHidden(), 'the 403 banner for gamma is gone');
+      await enterProject(page, 'gamma');
+      await page.locator('#error-banner').waitFor({ state: 'visible', timeout: WAIT_MS });
+      const banner = await textOf(page, '#error-text');
+      assert(banner.startsWith('This token cannot see project gamma'), 'banner: ' + banner);
+      // the refresh that put up the banner has drawn the table already
+      assertEqual(await tableRows(page, '#queue-table'), [], 'rows under project gamma');
+      assertEqual(await textOf(page, '#view .card-head .count'), '', 'queue count under project gamma');
+    });
+  }
 
   await check('token mode: a token without the project gets "cannot see project"', async () => {
     await page.goto(server.url + '/ui/#/p/gamma/q/secured');
@@ -529,9 +588,181 @@ async function checkTokenMode() {
   });
 }
 
+// The last check: every server still running gets SIGTERM and must exit with 0 within 5 s.
+// Under ASan this is what lets LeakSanitizer report (it exits non-zero on a leak); the
+// SIGKILL in finish() is only for runs that end early.
+async function checkCleanStop() {
+  await check('servers stop cleanly on SIGTERM (exit code 0; under ASan: no leak report)', async () => {
+    if (browser) {
+      await Promise.race([browser.close().catch(() => {}), sleep(3000)]);
+      browser = null;
+    }
+    const outcomes = await Promise.all(servers.filter((s) => s.exitCode === null && s.signalCode === null).map((server) =>
+      new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(`${server.label}: did not exit within 5 s`), 5000);
+        server.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          resolve(code === 0 ? null : `${server.label}: exit ${code ?? signal}; ${server.log.split('\n').filter(Boolean).slice(-5).join(' | ')}`);
+        });
+        server.kill('SIGTERM');
+      })));
+    const bad = outcomes.filter(Boolean);
+    assert(bad.length === 0, bad.join('; '));
+  });
+}
+
+// ---- the PostgreSQL variant: no queue list in the server, the page asks for a project ----
+
+// Queues made through the v3 API (posting creates them); `ready` is what each holds.
+const PG_QUEUES = [
+  { project: 'alpha', name: 'orders', ready: 3 },
+  { project: 'alpha', name: 'emails', ready: 5 },
+  { project: 'beta', name: 'jobs', ready: 2 },
+];
+const PG_PROJECTS = ['alpha', 'beta', 'gamma', 'delta']; /* every project the variant touches */
+
+// The database should be empty; queues an earlier run left in these projects are deleted so
+// that the listings hold only what this run made.
+async function removeLeftQueues(base) {
+  for (const project of PG_PROJECTS) {
+    const listing = await callOk(base, 'GET', `/3/projects/${project}/queues?per_page=100`, undefined, TOKEN);
+    for (const q of listing.queues || []) await callOk(base, 'DELETE', queuePath(project, q.name), undefined, TOKEN);
+  }
+}
+
+async function fillPg(base) {
+  for (const queue of PG_QUEUES) {
+    const messages = Array.from({ length: queue.ready }, (_, i) => ({ body: `${queue.name} #${i}` }));
+    await callOk(base, 'POST', queuePath(queue.project, queue.name) + '/messages', { messages });
+  }
+}
+
+// Types a project into the overview's project box and submits it.
+async function enterProject(page, project) {
+  await page.locator('.project-box input').waitFor({ state: 'visible', timeout: WAIT_MS });
+  await page.fill('.project-box input', project);
+  await page.click('.project-box button[type="submit"]');
+}
+
+// Waits until the overview's table lists exactly `queues` ({project, name, ready}) as pull
+// queues with their sizes.
+async function waitForProjectRows(page, queues) {
+  const want = queues.map((q) => [q.project, q.name, 'pull', q.ready.toLocaleString('en-US')]).sort();
+  return waitUntil(async () => {
+    const rows = (await tableRows(page, '#queue-table')).map((cells) => cells.slice(0, 4)).sort();
+    return JSON.stringify(rows) === JSON.stringify(want) ? rows : false;
+  }, 'rows ' + JSON.stringify(want));
+}
+
+async function checkOverviewPg(page, base) {
+  const overview = await callOk(base, 'GET', '/ui/api/overview');
+  const version = overview.server && overview.server.version;
+
+  await check('PostgreSQL: /ui loads: title, server line with the version and postgresql, no console errors', async () => {
+    assertEqual(overview.queues, null, 'queues in /ui/api/overview');
+    const response = await page.goto(base + '/ui');
+    assertEqual(response.status(), 200, 'status of /ui (after the redirect)');
+    assert(page.url().endsWith('/ui/'), '/ui redirects to /ui/, the page is at ' + page.url());
+    assertEqual(await page.title(), 'anvil', 'title');
+    await waitUntil(async () => {
+      const line = await textOf(page, '#server-line');
+      return line.includes(String(version)) && line.includes('postgresql') ? line : false;
+    }, `the server line shows version ${version} and postgresql`);
+    assertEqual(page.consoleErrors, [], 'console errors');
+  });
+
+  await check('PostgreSQL: the overview shows the project box and no filter', async () => {
+    await page.locator('.project-box').waitFor({ state: 'visible', timeout: WAIT_MS });
+    const text = await textOf(page, '.project-box');
+    assert(text.includes('name a project to list its queues'), 'project box text: ' + text);
+    assert(await page.locator('.filter').isHidden(), 'the filter box is hidden');
+    assertEqual(await tableRows(page, '#queue-table'), [], 'rows before a project is named');
+  });
+
+  skip('overview chart has lines of more than one point after the samples',
+    'the PostgreSQL back end counts no events and keeps no depths: series values are null');
+  await check('PostgreSQL: the overview says there is no history instead of drawing empty charts', async () => {
+    const series = overview.series || {};
+    for (const name of ['posts_per_s', 'deletes_per_s', 'ready', 'delayed', 'reserved']) {
+      assert((series[name] || []).every((v) => v === null), `series.${name} all null: ${JSON.stringify(series[name])}`);
+    }
+    await waitUntil(async () => (await textOf(page, '#overview-charts .chart-note')) === 'This back end keeps no history for the charts.',
+      'the no-history note in the overview');
+    assertEqual(await page.locator('#overview-charts svg.chart').count(), 0, 'charts in the overview');
+  });
+  skip('overview filter box narrows the table', 'no server-side queue list on PostgreSQL (the box is hidden, checked above)');
+
+  await check('PostgreSQL: entering a project lists its queues with their sizes', async () => {
+    await enterProject(page, 'alpha');
+    await waitForProjectRows(page, PG_QUEUES.filter((q) => q.project === 'alpha'));
+    assertEqual(await page.evaluate(() => localStorage.getItem('anvil.project')), 'alpha', 'the project kept in localStorage');
+    await enterProject(page, 'beta');
+    await waitForProjectRows(page, PG_QUEUES.filter((q) => q.project === 'beta'));
+    await enterProject(page, 'alpha');
+    await waitForProjectRows(page, PG_QUEUES.filter((q) => q.project === 'alpha'));
+  });
+
+  await screenshot(page, 'overview');
+}
+
+async function mainPg() {
+  let anvil;
+  await check('PostgreSQL: server starts on ' + PG_BACKEND.replace(/(\/\/[^:@/]*):[^@/]*@/, '$1:***@'), async () => {
+    anvil = await startAnvil('anvil');
+    await removeLeftQueues(anvil.url);
+  });
+  if (!anvil) return;
+
+  await check('PostgreSQL: the clock cannot be frozen (400)', async () => {
+    const r = await call(anvil.url, 'POST', '/admin/clock/freeze');
+    assertEqual(r.status, 400, 'status of POST /admin/clock/freeze');
+  });
+
+  await check('browser starts', async () => {
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  });
+  if (!browser) return;
+
+  await fillPg(anvil.url);
+  const page = await openPage();
+  await checkOverviewPg(page, anvil.url);
+  await checkQueuePage(page, anvil.url, PG_QUEUES[0]);
+  await checkPushQueue(page, anvil.url);
+
+  // PostgreSQL counts projects, queues and messages every 5 s (the sweep), not at each call:
+  // the server line started at the counts of an empty database and catches up within 5 s.
+  await check('PostgreSQL: the server line\'s counts catch up with the queues made (counted every 5 s)', async () => {
+    await page.goto(anvil.url + '/ui/');
+    await waitUntil(async () => {
+      let queues = 0;
+      let messages = 0;
+      for (const project of PG_PROJECTS) {
+        const listing = await callOk(anvil.url, 'GET', `/3/projects/${project}/queues?per_page=100`);
+        for (const q of listing.queues || []) {
+          queues++;
+          messages += (await callOk(anvil.url, 'GET', queuePath(project, q.name))).queue.size;
+        }
+      }
+      const line = await textOf(page, '#server-line');
+      const want = [`${messages.toLocaleString('en-US')} messages`, `${queues.toLocaleString('en-US')} queues`];
+      return want.every((part) => line.includes(part)) || `want ${want.join(', ')}; the line says: ${line}`;
+    }, 'the server line counts what the API lists', 8000);
+  });
+  await check('no console errors on the main server', async () => assertEqual(page.consoleErrors, [], 'console errors'));
+  await page.context().close();
+
+  await checkTokenMode();
+  await checkCleanStop();
+}
+
 // ---- main ----
 
 async function main() {
+  if (PG) {
+    if (README_MODE) throw new Error('--readme needs the embedded back end (its chart); unset ANVIL_TEST_BACKEND');
+    await mainPg();
+    return;
+  }
   let anvil;
   await check('server starts and the clock freezes', async () => {
     anvil = await startAnvil('anvil');
@@ -554,12 +785,13 @@ async function main() {
     await page.screenshot({ path: README_IMAGE });
     console.log('# wrote ' + path.relative(REPO, README_IMAGE));
   }
-  await checkQueuePage(page, anvil.url);
+  await checkQueuePage(page, anvil.url, TRAFFIC_QUEUES[0]);
   await checkPushQueue(page, anvil.url);
   await check('no console errors on the main server', async () => assertEqual(page.consoleErrors, [], 'console errors'));
   await page.context().close();
 
   await checkTokenMode();
+  await checkCleanStop();
 }
 
 main().then(finish, (e) => {
