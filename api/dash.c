@@ -424,21 +424,22 @@ struct queue_view {
     char *project, *queue;
 };
 
-static void on_queue_inspected(struct eng_op *op, const struct eng_result *res)
+static void free_view(struct queue_view *v)
 {
-    struct api_request *req = op->ctx;
-    struct queue_view *v = req->front;
-    req->front = NULL;
-    req->on_abandon = NULL;
-    if (res->status != ENG_BACKEND_UNSUPPORTED && api_failed(req, res)) {
-        free(v->project);
-        free(v);
-        return;
-    }
+    if (v)
+        free(v->project); /* the queue's name is in the same block */
+    free(v);
+}
+
+/* The answer: the queue's last minutes, its reserved messages (inspected: the full peek's
+ * result; NULL where the back end has none) and its recent push attempts. */
+static void reply_queue_view(struct api_request *req, const struct queue_view *v,
+                             const struct eng_result *inspected)
+{
     const struct history *h = req->api->dash->history;
     struct jw w = {0};
     jw_lit(&w, "{\"series\":");
-    if (history_len(h) && (res->status == ENG_OK)) {
+    if (history_len(h) && inspected) {
         jw_lit(&w, "{");
         write_times(&w, h);
         key(&w, "depth", false);
@@ -449,10 +450,10 @@ static void on_queue_inspected(struct eng_op *op, const struct eng_result *res)
         write_queue_rates(&w, h, v->project, v->queue, false);
         jw_lit(&w, "}");
     } else {
-        jw_lit(&w, "null");
+        jw_lit(&w, "null"); /* PostgreSQL: no per-queue history */
     }
-    if (res->status == ENG_OK) {
-        write_reserved(&w, res);
+    if (inspected) {
+        write_reserved(&w, inspected);
     } else {
         key(&w, "reserved", false);
         jw_lit(&w, "null");
@@ -461,19 +462,41 @@ static void on_queue_inspected(struct eng_op *op, const struct eng_result *res)
     }
     write_push_attempts(&w, req->api->dash, v->project, v->queue);
     jw_lit(&w, "}");
-    free(v->project);
-    free(v);
     api_reply_text(req, 200, &w);
+}
+
+/* PostgreSQL: the queue's settings, asked only to know it is there (else 404). */
+static void on_queue_checked(struct eng_op *op, const struct eng_result *res)
+{
+    struct api_request *req = op->ctx;
+    struct queue_view *v = req->front;
+    req->front = NULL;
+    req->on_abandon = NULL;
+    if (!api_failed(req, res))
+        reply_queue_view(req, v, NULL);
+    free_view(v);
+}
+
+static void on_queue_inspected(struct eng_op *op, const struct eng_result *res)
+{
+    struct api_request *req = op->ctx;
+    struct queue_view *v = req->front;
+    if (res->status == ENG_BACKEND_UNSUPPORTED) { /* no full peek there */
+        api_prepare_op(req, on_queue_checked);
+        eng_queue_get(req->api->engine, &req->op, v->project, v->queue);
+        return;
+    }
+    req->front = NULL;
+    req->on_abandon = NULL;
+    if (!api_failed(req, res))
+        reply_queue_view(req, v, res);
+    free_view(v);
 }
 
 static void abandon_queue_view(struct api_request *req)
 {
     eng_cancel(req->api->engine, &req->op);
-    struct queue_view *v = req->front;
-    if (v) {
-        free(v->project);
-        free(v);
-    }
+    free_view(req->front);
     req->front = NULL;
 }
 

@@ -106,6 +106,8 @@ if scripts/pg.sh start "$pg_root/cluster" "$pg_port" >"$logs/pg.log" 2>&1; then
     ANVIL_TEST_BACKEND="$(pg_db node_sqs)" node tests/clients/node/sqs.test.js
   run_suite "clients/sqs boto 2 on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" /usr/bin/python3 tests/clients/sqs/boto2_seed.py
   run_suite "clients/sqs boto3 on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" /usr/bin/python3 tests/clients/sqs/boto3_suite.py
+  run_suite "ui (dashboard in headless chromium) on PostgreSQL [asan]" env ANVIL_BIN="$root/build-asan/anvil" \
+    ANVIL_TEST_BACKEND="$(pg_db ui)" node tests/ui/dashboard.test.mjs
   unset ANVIL_TEST_PG ANVIL_TEST_PG_DIR
 else
   cat "$logs/pg.log"; echo "PostgreSQL did not start"; failed=$((failed + 1))
