@@ -126,8 +126,8 @@ static void test_the_ring_keeps_the_last_points_and_forgets_old_queues(void)
     for (int i = 1; i < HISTORY_POINTS + 10; i++)
         add(h, i * 5, (uint64_t)i, 0, -1, 0); /* the queue is never named again */
     CHECK_EQ(history_len(h), HISTORY_POINTS);
-    CHECK_EQ(history_time(h, 0), T0 + 10 * 5 * 1000LL); /* the oldest kept: reading 10 */
-    CHECK_EQ(history_time(h, HISTORY_POINTS - 1), T0 + (HISTORY_POINTS + 9) * 5 * 1000LL);
+    CHECK_EQ(history_time(h, 0), T0 + 10 * 5000LL); /* the oldest kept: reading 10 */
+    CHECK_EQ(history_time(h, HISTORY_POINTS - 1), T0 + (HISTORY_POINTS + 9) * 5000LL);
     uint64_t depth;
     for (size_t i = 0; i < HISTORY_POINTS; i++)
         CHECK(!history_queue_depth(h, "p", "q", i, &depth)); /* its old slot was reused */
