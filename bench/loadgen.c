@@ -346,6 +346,8 @@ static void issue(struct run *r, struct conn *c)
 static size_t http_complete(const char *buf, size_t len, int *status, const char **body,
                             size_t *body_len)
 {
+    if (!buf || len < 4) /* nothing read yet (and memmem must not see NULL) */
+        return 0;
     const char *end = memmem(buf, len, "\r\n\r\n", 4);
     if (!end)
         return 0;
