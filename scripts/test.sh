@@ -151,8 +151,11 @@ run_suite "install (meson install, unit, man pages)" /usr/bin/python3 tests/inst
 run_suite "ui (dashboard in headless chromium) [asan]" env ANVIL_BIN="$root/build-asan/anvil" \
   node tests/ui/dashboard.test.mjs
 
-# The Docker image: built and exercised when a Docker engine answers, skipped otherwise.
+# The Docker image, and the service under systemd in a container: built and exercised when
+# a Docker engine answers, skipped otherwise.
 run_suite "docker image" tests/docker/test_docker.sh
+# The installed unit under a real systemd (PID 1 of a container): notify, reload, restarts.
+run_suite "systemd service (in a container)" tests/docker/test_systemd.sh
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

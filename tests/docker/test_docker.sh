@@ -115,6 +115,9 @@ req GET "$base/health"
 check "GET /health" "got $code $body" \
     test "$code" = 200 -a "$(echo "$body" | json 'j["status"]')" = ok
 
+page=$(curl -fsS --max-time 5 "$base/ui/" 2>&1)
+check "the dashboard is compiled in (GET /ui/)" "got: ${page:0:120}" grep -q '<title>anvil</title>' <<<"$page"
+
 uid=$(docker exec "$c1" id -u 2>&1)
 puid=$(docker exec "$c1" sh -c "awk '/^Uid:/{print \$2}' /proc/1/status" 2>&1)
 check "runs as a non-root user" "id -u=$uid, pid 1 uid=$puid" \
