@@ -13,24 +13,7 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
-if ! timeout 10 docker info >/dev/null 2>&1; then
-    echo "skipped: no docker engine"
-    echo "RESULT passed=0 failed=0"
-    exit 0
-fi
-
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-check() { # check NAME WHY-IF-FAILED COMMAND...
-    local name=$1 why=$2; shift 2
-    if "$@"; then ok "$name"; else fail "$name" "$why"; fi
-}
-finish() {
-    echo "RESULT passed=$passed failed=$failed"
-    [ "$failed" -eq 0 ]
-    exit
-}
+. "$repo/tests/docker/lib.sh"
 
 tag="anvil-systemd-$$-$RANDOM"
 image="$tag:latest"
@@ -38,7 +21,7 @@ box=""
 ctx=""
 cleanup() {
     [ -n "$box" ] && [ -z "${KEEP:-}" ] && docker rm -f -v "$box" >/dev/null 2>&1
-    [ -n "${KEEP:-}" ] || docker rmi -f "$image" >/dev/null 2>&1
+    [ -n "${KEEP:-}" ] || docker rmi -f "$image" "$tag-build" >/dev/null 2>&1
     rm -rf "$ctx"
 }
 trap cleanup EXIT
@@ -48,32 +31,20 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 in_box() { docker exec "$box" "$@"; }
 url="http://127.0.0.1:$port"
 
-# The image: Debian 12 with systemd, anvil built and installed to /usr by meson, man pages
-# included (the unit's Documentation= names one). The context is a copy of what the build
-# reads (the repository's .dockerignore keeps docs/ out of the service image).
+# The image: the Dockerfile's build stage (the sources as the service image builds them),
+# then systemd, and `meson install --prefix=/usr` with the man pages (the unit's
+# Documentation= names one; the repository's .dockerignore keeps docs/ out of that stage, so
+# they come from a context of their own).
 ctx=$(mktemp -d)
-mkdir -p "$ctx/scripts" "$ctx/docs"
-cp -r "$repo"/{meson.build,meson_options.txt,conf,engine,storage,api,server,ctl} "$ctx/"
-cp "$repo/scripts/embed.py" "$ctx/scripts/"
-cp -r "$repo/docs/man" "$ctx/docs/"
-if ! docker build --network host -q -t "$image" -f - "$ctx" >/dev/null <<'EOF'
-FROM debian:bookworm
-RUN apt-get update \
- && apt-get install -y --no-install-recommends systemd systemd-sysv dbus procps curl python3 man-db go-md2man gcc libc6-dev \
-      meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev \
-      libcurl4-openssl-dev libssl-dev libpq-dev \
+cp -r "$repo/docs/man" "$ctx/man"
+if ! docker build --network host -q --target build -t "$tag-build" "$repo" >/dev/null ||
+   ! docker build --network host -q -t "$image" -f - "$ctx" >/dev/null <<EOF
+FROM $tag-build
+RUN apt-get update \\
+ && apt-get install -y --no-install-recommends systemd systemd-sysv dbus procps curl man-db go-md2man \\
  && apt-get clean && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
-COPY meson.build meson_options.txt ./
-COPY conf conf
-COPY engine engine
-COPY storage storage
-COPY api api
-COPY server server
-COPY ctl ctl
-COPY scripts/embed.py scripts/embed.py
-COPY docs/man docs/man
-RUN meson setup build --prefix=/usr --buildtype=release -Dtests=false -Dman=enabled >/dev/null \
+COPY man docs/man
+RUN meson configure build --prefix=/usr -Dman=enabled >/dev/null \\
  && ninja -C build >/dev/null && meson install -C build >/dev/null
 STOPSIGNAL SIGRTMIN+3
 CMD ["/lib/systemd/systemd"]
@@ -82,7 +53,7 @@ then
     fail "image builds" "docker build failed"
     finish
 fi
-ok "image builds (meson install into /usr)"
+ok "image builds (the Dockerfile's build stage, meson install into /usr)"
 
 # Unprivileged, as systemd supports in containers: the host's cgroups mounted writable.
 box=$tag

@@ -315,21 +315,26 @@ function chartLinePoints(page, selector) {
 
 // ---- the checks ----
 
+/* /ui redirects to /ui/, which loads with its title and a server line naming the version and
+ * the back end, and nothing in the console. */
+async function pageLoads(page, base, version, backend) {
+  const response = await page.goto(base + '/ui');
+  assertEqual(response.status(), 200, 'status of /ui (after the redirect)');
+  assert(page.url().endsWith('/ui/'), '/ui redirects to /ui/, the page is at ' + page.url());
+  assertEqual(await page.title(), 'anvil', 'title');
+  await waitUntil(async () => {
+    const line = await textOf(page, '#server-line');
+    return line.includes(String(version)) && line.includes(backend) ? line : false;
+  }, `the server line shows version ${version} and ${backend}`);
+  assertEqual(page.consoleErrors, [], 'console errors');
+}
+
 async function checkOverview(page, base) {
   const overview = await callOk(base, 'GET', '/ui/api/overview');
   const version = overview.server && overview.server.version;
 
-  await check('/ui loads: title, server line with the version and sqlite, no console errors', async () => {
-    const response = await page.goto(base + '/ui');
-    assertEqual(response.status(), 200, 'status of /ui (after the redirect)');
-    assert(page.url().endsWith('/ui/'), '/ui redirects to /ui/, the page is at ' + page.url());
-    assertEqual(await page.title(), 'anvil', 'title');
-    await waitUntil(async () => {
-      const line = await textOf(page, '#server-line');
-      return line.includes(String(version)) && line.includes('sqlite') ? line : false;
-    }, `the server line shows version ${version} and sqlite`);
-    assertEqual(page.consoleErrors, [], 'console errors');
-  });
+  await check('/ui loads: title, server line with the version and sqlite, no console errors',
+    () => pageLoads(page, base, version, 'sqlite'));
 
   await check('overview lists the queues of both projects with their ready counts', async () => {
     await waitUntil(async () => {
@@ -660,15 +665,7 @@ async function checkOverviewPg(page, base) {
 
   await check('PostgreSQL: /ui loads: title, server line with the version and postgresql, no console errors', async () => {
     assertEqual(overview.queues, null, 'queues in /ui/api/overview');
-    const response = await page.goto(base + '/ui');
-    assertEqual(response.status(), 200, 'status of /ui (after the redirect)');
-    assert(page.url().endsWith('/ui/'), '/ui redirects to /ui/, the page is at ' + page.url());
-    assertEqual(await page.title(), 'anvil', 'title');
-    await waitUntil(async () => {
-      const line = await textOf(page, '#server-line');
-      return line.includes(String(version)) && line.includes('postgresql') ? line : false;
-    }, `the server line shows version ${version} and postgresql`);
-    assertEqual(page.consoleErrors, [], 'console errors');
+    await pageLoads(page, base, version, 'postgresql');
   });
 
   await check('PostgreSQL: the overview shows the project box and no filter', async () => {
