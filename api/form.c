@@ -1,36 +1,43 @@
 /* api/form.c — application/x-www-form-urlencoded parsing (see form.h). */
 #include "form.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../engine/ids.h"
 
-/* Decodes src[0..len) into a new NUL-terminated string; NULL on a bad escape or no memory. */
-static char *decode(const char *src, size_t len, size_t *out_len)
+size_t form_percent_decode(const char *src, size_t len, char *out, bool plus_is_space)
 {
-    char *out = malloc(len + 1);
     size_t o = 0;
-    for (size_t i = 0; out && i < len; i++) {
-        if (src[i] == '+') {
+    for (size_t i = 0; i < len; i++) {
+        if (src[i] == '+' && plus_is_space) {
             out[o++] = ' ';
         } else if (src[i] != '%') {
             out[o++] = src[i];
         } else {
             int hi = i + 2 < len ? ids_hex_value(src[i + 1]) : -1;
             int lo = hi < 0 ? -1 : ids_hex_value(src[i + 2]);
-            if (hi < 0 || lo < 0) {
-                free(out);
-                return NULL;
-            }
+            if (hi < 0 || lo < 0)
+                return SIZE_MAX;
             out[o++] = (char)(hi << 4 | lo);
             i += 2;
         }
     }
-    if (out) {
-        out[o] = '\0';
-        *out_len = o;
+    return o;
+}
+
+/* Decodes src[0..len) into a new NUL-terminated string; NULL on a bad escape or no memory. */
+static char *decode(const char *src, size_t len, size_t *out_len)
+{
+    char *out = malloc(len + 1);
+    size_t n = out ? form_percent_decode(src, len, out, true) : SIZE_MAX;
+    if (n == SIZE_MAX) {
+        free(out);
+        return NULL;
     }
+    out[n] = '\0';
+    *out_len = n;
     return out;
 }
 

@@ -16,6 +16,13 @@ struct form {
     size_t n, cap;
 };
 
+/* Decodes the %XX escapes of src[0..len) (and, with plus_is_space, each '+' as a space) into
+ * out, which has room for len bytes (the text only shrinks; out may be src itself). Returns
+ * the decoded length, or SIZE_MAX on a malformed escape. The result may hold NUL bytes (%00):
+ * what they mean is the caller's rule. The one percent-decoder of the fronts: paths, queue
+ * URLs and forms. */
+size_t form_percent_decode(const char *src, size_t len, char *out, bool plus_is_space);
+
 /* Appends the pairs of `text` to f ('+' is a space, %XX a byte; "a" alone is a="").
  * Returns 0, or -1 on a malformed escape or out of memory (f keeps what it had). */
 int form_parse(struct form *f, const char *text, size_t len);

@@ -19,12 +19,14 @@
  *   /ui, /ui/...                                       the dashboard (api/dash.c) */
 #include "admin.h"
 #include "dash.h"
+#include "form.h"
 #include "handlers.h"
 #include "json.h"
 #include "metrics.h"
 #include "status.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,19 +37,13 @@ enum { MAX_SEGMENTS = 10, MAX_NAME_BYTES = 255 };
  * refused as invalid (400) instead of being cut short. */
 static bool percent_decode(char *s)
 {
-    char *out = s;
-    for (char *in = s; *in; in++) {
-        if (*in != '%') {
-            *out++ = *in;
-            continue;
-        }
-        int hi = ids_hex_value(in[1]), lo = hi < 0 ? -1 : ids_hex_value(in[2]);
-        if (hi < 0 || lo < 0)
-            return false;
-        *out++ = hi == 0 && lo == 0 ? (char)0x7f : (char)(hi << 4 | lo);
-        in += 2;
-    }
-    *out = '\0';
+    size_t n = form_percent_decode(s, strlen(s), s, false);
+    if (n == SIZE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\0')
+            s[i] = (char)0x7f;
+    s[n] = '\0';
     return true;
 }
 

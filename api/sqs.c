@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,25 +408,18 @@ static const char *lookup_header(void *ctx, const char *name)
     return req->header(req, name);
 }
 
-/* Decodes %XX of s[0..len) into out (size out_len); false when malformed or too long. */
+/* Decodes %XX of s[0..len) into out (size out_len); false when malformed, too long or
+ * holding a NUL. */
 static bool decode_segment(const char *s, size_t len, char *out, size_t out_len)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (o + 1 >= out_len)
-            return false;
-        if (s[i] != '%') {
-            out[o++] = s[i];
-            continue;
-        }
-        int hi = i + 2 < len ? ids_hex_value(s[i + 1]) : -1;
-        int lo = hi < 0 ? -1 : ids_hex_value(s[i + 2]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-            return false;
-        out[o++] = (char)(hi << 4 | lo);
-        i += 2;
-    }
-    out[o] = '\0';
+    char decoded[3 * 256]; /* each byte of a name that fits out takes at most 3 */
+    if (len > sizeof(decoded))
+        return false;
+    size_t n = form_percent_decode(s, len, decoded, false);
+    if (n == SIZE_MAX || n >= out_len || memchr(decoded, '\0', n))
+        return false;
+    memcpy(out, decoded, n);
+    out[n] = '\0';
     return true;
 }
 
