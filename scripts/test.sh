@@ -137,6 +137,7 @@ fi
 # The benchmark is not a test: this seconds-long smoke run only proves the harness works.
 run_suite "bench smoke (bench/run.py --smoke)" /usr/bin/python3 bench/run.py --smoke --json "$logs/bench.jsonl"
 run_suite "bench startup smoke (bench/startup.py --smoke)" /usr/bin/python3 bench/startup.py --smoke
+run_suite "bench dashboard smoke (bench/dashboard.py --smoke)" /usr/bin/python3 bench/dashboard.py --smoke
 
 # Static analysis: clang-tidy with the checks in .clang-tidy, every finding an error.
 command -v clang-tidy >/dev/null && run_suite "lint (clang-tidy)" scripts/lint.sh build
