@@ -48,6 +48,10 @@ struct api_sqs {
     size_t n_keys;
     const char *account;            /* the project of dev-mode requests that name none */
     const char *region;             /* in queue ARNs */
+    /* The wall clock (Unix ms) that signature dates are held to (AWS's 15-minute rule): real
+     * time even when a test freezes the engine's. Set by the server (only server/ reads
+     * clocks); NULL: 0, so every signed date is out of range. */
+    int64_t (*wall_ms)(void);
     uint64_t requests;              /* answered so far: request ids */
 };
 

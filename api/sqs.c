@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "admin.h"
 #include "handlers.h"
@@ -476,7 +475,7 @@ static enum sqs_error authenticate(struct sqs_call *c, const char *url_account)
                            .header = lookup_header,
                            .header_ctx = req,
                            .params = c->protocol == SQS_QUERY ? &c->params : NULL,
-                           .now_s = (int64_t)time(NULL)};
+                           .now_s = api->sqs.wall_ms ? api->sqs.wall_ms() / 1000 : 0};
     struct sig_claim claim;
     enum sig_status st = sig_read(&in, &claim);
     bool dev = api->n_tokens == 0 && api->sqs.n_keys == 0;

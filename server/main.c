@@ -218,7 +218,8 @@ int main(int argc, char **argv)
     if (!(engine = eng_open(&eopt, err, sizeof(err))))
         goto out;
     struct api api = {.engine = engine,
-                      .sqs = {.keys = cfg.sqs_keys,
+                      .sqs = {.wall_ms = clock_wall_ms,
+                              .keys = cfg.sqs_keys,
                               .n_keys = cfg.n_sqs_keys,
                               .account = cfg.sqs_account,
                               .region = cfg.sqs_region},

@@ -48,12 +48,15 @@ static const struct api_token tokens[] = {
 static struct engine *engine;
 static char sqs_akid[] = "AKID", sqs_secret[] = "sqs-secret";
 static const struct api_sqs_key sqs_keys[] = {{sqs_akid, sqs_secret, proj_p1}};
+static int64_t fuzz_wall_ms(void);
 static struct api dev_api = {.limits = {.max_message_size = 65536},
-                             .sqs = {.account = "000000000000", .region = "us-east-1"}};
+                             .sqs = {.account = "000000000000", .region = "us-east-1",
+                                     .wall_ms = fuzz_wall_ms}};
 static struct api auth_api = {.tokens = tokens,
                               .n_tokens = sizeof(tokens) / sizeof(tokens[0]),
                               .limits = {.max_message_size = 64},
-                              .sqs = {.keys = sqs_keys, .n_keys = 1, .account = "000000000000",
+                              .sqs = {.wall_ms = fuzz_wall_ms, .keys = sqs_keys, .n_keys = 1,
+                                      .account = "000000000000",
                                       .region = "us-east-1"}};
 static struct dash *dash; /* the dashboard's history and push log, kept across inputs */
 static int64_t now_ms, advanced_ms;
@@ -61,6 +64,13 @@ static unsigned long inputs_since_open, reopen_every;
 static struct fuzz_req *pending; /* long polls the engine may still hold */
 
 /* ---- the clock ---- */
+
+/* The wall clock signature dates are held to: the engine's clock here, so a signed input's
+ * X-Amz-Date near FUZZ_EPOCH_MS is in range. */
+static int64_t fuzz_wall_ms(void)
+{
+    return now_ms;
+}
 
 static void check_deadline(void)
 {
