@@ -34,6 +34,7 @@ const path = require('path');
 });
 
 const ironMq = require('iron_mq');
+const { clockHelpers } = require('./clock');
 
 const ANVIL_BIN = process.env.ANVIL_BIN || path.resolve(__dirname, '..', '..', '..', 'build', 'anvil');
 const PROJECT = 'node-test';
@@ -281,27 +282,7 @@ async function clockCall(what, body) {
   return r.json; // {"mode": "wall" | "frozen", "now_ms", "offset_ms"}
 }
 
-// Moves the frozen clock on by s seconds: every deadline on the way fires, in order.
-function advance(s) {
-  return clockCall('advance', { seconds: s });
-}
-
-// Runs fn with the clock frozen; unfreezes whatever happens (the clock keeps the time it
-// gained). fn gets the reading at the freeze, so it can check how far the clock moved.
-async function frozen(fn) {
-  const at = (await clockCall('freeze')).now_ms;
-  try {
-    await fn(at);
-  } finally {
-    await clockCall('unfreeze');
-  }
-}
-
-// Time for a request just sent on another connection to reach the server. Only the order
-// of arrival depends on it: no deadline runs on the wall clock while the clock is frozen.
-function reachServer() {
-  return sleep(50);
-}
+const { advance, frozen, reachServer } = clockHelpers(clockCall);
 
 // A promise's state without waiting for it.
 function watch(promise) {

@@ -48,6 +48,7 @@ process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/anvil-sqs-test-credentia
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
 
 const sqsLib = require('@aws-sdk/client-sqs');
+const { clockHelpers } = require('./clock');
 const {
   SQSClient,
   CreateQueueCommand,
@@ -273,26 +274,7 @@ async function clockCall(what, body) {
   return r.json; // {"mode", "now_ms", "offset_ms"}
 }
 
-// Moves the frozen clock on by s seconds: every deadline on the way fires, in order.
-function advance(s) {
-  return clockCall('advance', { seconds: s });
-}
-
-// Runs fn(readingAtFreeze) with the clock frozen; unfreezes whatever happens.
-async function frozen(fn) {
-  const at = (await clockCall('freeze')).now_ms;
-  try {
-    await fn(at);
-  } finally {
-    await clockCall('unfreeze');
-  }
-}
-
-// Time for a request just sent on another connection to reach the server; only the order of
-// arrival depends on it (no deadline runs on the wall clock while the clock is frozen).
-function reachServer() {
-  return sleep(50);
-}
+const { advance, frozen, reachServer } = clockHelpers(clockCall);
 
 // fn with the clock frozen where it can be, else in real time.
 function maybeFrozen(fn) {
