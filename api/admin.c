@@ -61,6 +61,24 @@ void admin_run_timers(struct admin *a)
     }
 }
 
+void admin_run_all_timers(struct admin *a)
+{
+    if (!a)
+        return;
+    struct list_node due;
+    list_init(&due);
+    while (!list_empty(&a->timers)) { /* those set again while firing wait for their time */
+        struct list_node *n = a->timers.next;
+        list_remove(n);
+        list_push_back(&due, n);
+    }
+    while (!list_empty(&due)) {
+        struct admin_timer *t = list_entry(due.next, struct admin_timer, link);
+        list_remove(&t->link);
+        t->fire(t);
+    }
+}
+
 /* ---- lifecycle ---- */
 
 struct admin *admin_open(struct api *api, const struct admin_options *opt)

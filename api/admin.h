@@ -46,6 +46,9 @@ int admin_fault_check(struct admin *a, struct api_request *req, const char *rout
  * none), and running those that are due. The loop calls both every turn. */
 int64_t admin_next_timeout_ms(struct admin *a);
 void admin_run_timers(struct admin *a);
+/* A graceful stop began: every timer fires now (requests held for added latency go on, a
+ * push sink's delayed answers are sent), so the kit holds up no stop. a may be NULL. */
+void admin_run_all_timers(struct admin *a);
 
 /* The push log and failing push subscribers (admin_push.c) watch anvil's pusher through
  * these two, which server/main.c hands to it as its hooks (server/pusher.h) with the kit

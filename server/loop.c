@@ -112,6 +112,7 @@ static void begin_stop(struct loop *l)
     l->stop_deadline_us = clock_mono_us() + (int64_t)l->shutdown_timeout_s * 1000000;
     http_stop_accepting(l->http);
     eng_wake_all_waiters(l->engine);
+    admin_run_all_timers(l->admin); /* the test kit's delays end now */
 }
 
 static void on_signal(struct loop *l)

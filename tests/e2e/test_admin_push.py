@@ -9,7 +9,9 @@ BACKENDS = ("sqlite", "postgres")
 import http.client
 import json
 import re
+import signal
 import socket
+import threading
 import time
 import urllib.parse
 
@@ -492,3 +494,37 @@ def test_each_push_attempt_is_an_event_on_the_stream():
     assert ev["type"] == "push_attempt" and ev["id"] == msg_id and ev["project"] == "p", ev
     assert (ev["subscriber"], ev["try_no"], ev["status"], ev["result"]) == ("s", 1, 503, "failed"), ev
     assert ev["url"] == sink_url(s) and ev["faked"] is False, ev
+
+
+def test_a_graceful_stop_sends_delayed_sink_answers_and_held_requests_at_once():
+    with Server.start(["--test-mode"]) as s:
+        st, _, _ = s.req("PUT", "/admin/sinks/slow/config", {"status": 201, "delay_ms": 30000})
+        assert st == 200
+        st, _, _ = s.req("POST", "/admin/faults", {"route": "queue_list", "latency_ms": 30000})
+        assert st == 201 or st == 200, st
+        answers = {}
+
+        def ask(name, method, path):
+            conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=20)
+            try:
+                conn.request(method, path, body=b"{}" if method == "POST" else None)
+                answers[name] = conn.getresponse().status
+            except OSError as e:
+                answers[name] = repr(e)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=ask, args=("sink", "POST", "/admin/sinks/slow")),
+                   threading.Thread(target=ask, args=("held", "GET", "/3/projects/p/queues"))]
+        for t in threads:
+            t.start()
+        assert wait_for(lambda: len(s.req("GET", "/admin/sinks/slow/requests")[1]["requests"]) == 1)
+        time.sleep(0.2)  # the GET reaches the server and waits out its latency
+        started = time.monotonic()
+        s.signal(signal.SIGTERM)
+        assert s.wait_exit(15) == 0
+        for t in threads:
+            t.join(timeout=5)
+        # not the 30 s of either delay, nor shutdown_timeout (10 s)
+        assert time.monotonic() - started < 3, time.monotonic() - started
+        assert answers == {"sink": 201, "held": 200}, answers
