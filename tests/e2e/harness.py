@@ -18,6 +18,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -420,6 +421,13 @@ def wait_for(predicate, timeout=5.0, step=0.02):
             return True
         time.sleep(step)
     return predicate()
+
+
+def free_port():
+    """A loopback port nothing listens on (for a server that is down, or one to start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def unique(prefix="q"):

@@ -6,14 +6,13 @@ fresh data directory, and the bash completion script.
 The binary is $ANVILCTL_BIN, default `anvilctl` next to $ANVIL_BIN."""
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import threading
 import time
 
 import harness
-from harness import Server, make_temp_dir, sqlite_only, unique
+from harness import Server, free_port, make_temp_dir, sqlite_only, unique
 
 ANVILCTL_BIN = os.path.abspath(os.environ.get("ANVILCTL_BIN") or
                                os.path.join(os.path.dirname(harness.ANVIL_BIN), "anvilctl"))
@@ -70,14 +69,6 @@ def table(text):
     """A table's rows as lists of cells (header first), split on runs of 2+ spaces."""
     import re
     return [re.split(r"\s{2,}", line.strip()) for line in text.splitlines() if line.strip()]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---- help and usage ----

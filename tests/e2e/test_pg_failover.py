@@ -24,14 +24,13 @@ import collections
 import http.client
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 
 import harness
-from harness import Server, slow, unique
+from harness import Server, free_port, slow, unique
 
 BACKENDS = ("postgres",)
 PG_SH = os.path.join(harness.REPO, "scripts", "pg.sh")
@@ -42,12 +41,6 @@ RETRY_SLEEP_S = 0.05         # the clients' pause before retrying a 503 or a con
 CALL_DEADLINE_S = 15.0       # a call that still fails after this long gives up
 HTTP_TIMEOUT_S = 5.0
 ERROR_WINDOW_MAX_MS = 10000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pg_sh(*args, timeout=120):

@@ -8,11 +8,10 @@ BACKENDS = ("sqlite", "postgres")
 import http.server
 import json
 import re
-import socket
 import threading
 import time
 
-from harness import Server, slow, sqlite_only, unique, wait_for
+from harness import Server, free_port, slow, sqlite_only, unique, wait_for
 
 srv = None
 P = None
@@ -70,7 +69,6 @@ def setup_module():
 
 def teardown_module():
     srv.stop()
-
 
 
 def push_queue(subs, **push):
@@ -207,14 +205,6 @@ def test_a_202_without_a_delete_is_retried_when_the_delay_runs_out():
     assert forgetful.got[1][1]["Iron-Reservation-Id"] != r1
     assert wait_for(lambda: gone(q, msg_id))
     forgetful.close()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_connection_refused_and_too_slow_count_as_failures():
