@@ -183,15 +183,14 @@ static void write_series(struct jw *w, const struct history *h, const char *name
 }
 
 /* One queue's depth at every reading (null where it was not there). */
-static void write_depths(struct jw *w, const struct history *h, const char *project,
-                         const char *queue)
+static void write_depths(struct jw *w, const struct history *h, const struct history_queue *q)
 {
     jw_lit(w, "[");
     for (size_t i = 0; i < history_len(h); i++) {
         uint64_t depth;
         if (i)
             jw_lit(w, ",");
-        if (history_queue_depth(h, project, queue, i, &depth))
+        if (history_queue_depth(h, q, i, &depth))
             jw_u64(w, depth);
         else
             jw_lit(w, "null");
@@ -199,15 +198,15 @@ static void write_depths(struct jw *w, const struct history *h, const char *proj
     jw_lit(w, "]");
 }
 
-static void write_queue_rates(struct jw *w, const struct history *h, const char *project,
-                              const char *queue, bool want_in)
+static void write_queue_rates(struct jw *w, const struct history *h,
+                              const struct history_queue *q, bool want_in)
 {
     jw_lit(w, "[");
     for (size_t i = 0; i < history_len(h); i++) {
         double in, out;
         if (i)
             jw_lit(w, ",");
-        if (history_queue_rates(h, project, queue, i, &in, &out))
+        if (history_queue_rates(h, q, i, &in, &out))
             jw_num(w, want_in ? in : out);
         else
             jw_lit(w, "null");
@@ -234,14 +233,15 @@ static void write_queue_row(struct jw *w, const struct history *h, const struct 
     key_u64(w, "pushing", q->pushing, false);
     key_u64(w, "waiters", q->waiters, false);
     key_u64(w, "total_messages", q->posted, false);
+    const struct history_queue *hq = history_find(h, q->project, q->queue);
     double in, out;
-    bool rates = history_queue_recent(h, q->project, q->queue, DASH_RATE_WINDOW_MS, &in, &out);
+    bool rates = history_queue_recent(h, hq, DASH_RATE_WINDOW_MS, &in, &out);
     key(w, "in_per_s", false);
     rates ? jw_num(w, in) : jw_lit(w, "null");
     key(w, "out_per_s", false);
     rates ? jw_num(w, out) : jw_lit(w, "null");
     key(w, "depth", false);
-    write_depths(w, h, q->project, q->queue);
+    write_depths(w, h, hq);
     jw_lit(w, "}");
 }
 
@@ -440,14 +440,15 @@ static void reply_queue_view(struct api_request *req, const struct queue_view *v
     struct jw w = {0};
     jw_lit(&w, "{\"series\":");
     if (history_len(h) && inspected) {
+        const struct history_queue *hq = history_find(h, v->project, v->queue);
         jw_lit(&w, "{");
         write_times(&w, h);
         key(&w, "depth", false);
-        write_depths(&w, h, v->project, v->queue);
+        write_depths(&w, h, hq);
         key(&w, "in_per_s", false);
-        write_queue_rates(&w, h, v->project, v->queue, true);
+        write_queue_rates(&w, h, hq, true);
         key(&w, "out_per_s", false);
-        write_queue_rates(&w, h, v->project, v->queue, false);
+        write_queue_rates(&w, h, hq, false);
         jw_lit(&w, "}");
     } else {
         jw_lit(&w, "null"); /* PostgreSQL: no per-queue history */

@@ -17,7 +17,7 @@ struct point {
     uint64_t v[HS_COUNT]; /* counters for the rates, levels for the others */
 };
 
-struct hqueue {
+struct history_queue {
     struct hnode node;
     char *key; /* project \0 queue \0 */
     size_t project_len;
@@ -44,7 +44,7 @@ struct history *history_new(void)
 static void free_queue(struct hnode *node, void *ctx)
 {
     (void)ctx;
-    struct hqueue *q = (struct hqueue *)node;
+    struct history_queue *q = (struct history_queue *)node;
     free(q->key);
     free(q);
 }
@@ -97,23 +97,24 @@ static uint64_t qhash(const struct qkey *k)
 
 static bool qeq(const struct hnode *node, const void *key)
 {
-    const struct hqueue *q = (const struct hqueue *)node;
+    const struct history_queue *q = (const struct history_queue *)node;
     const struct qkey *k = key;
     return q->project_len == k->project_len && memcmp(q->key, k->project, k->project_len + 1) == 0 &&
            strcmp(q->key + q->project_len + 1, k->queue) == 0;
 }
 
-static struct hqueue *find_queue(const struct history *h, const char *project, const char *queue)
+const struct history_queue *history_find(const struct history *h, const char *project,
+                                         const char *queue)
 {
     struct qkey k = {project, queue, strlen(project), strlen(queue)};
-    return (struct hqueue *)hmap_find(&h->queues, qhash(&k), qeq, &k);
+    return (struct history_queue *)hmap_find(&h->queues, qhash(&k), qeq, &k);
 }
 
-static struct hqueue *add_queue(struct history *h, const char *project, const char *queue)
+static struct history_queue *add_queue(struct history *h, const char *project, const char *queue)
 {
     struct qkey k = {project, queue, strlen(project), strlen(queue)};
     uint64_t hash = qhash(&k);
-    struct hqueue *q = (struct hqueue *)hmap_find(&h->queues, hash, qeq, &k);
+    struct history_queue *q = (struct history_queue *)hmap_find(&h->queues, hash, qeq, &k);
     if (q)
         return q;
     q = calloc(1, sizeof(*q));
@@ -135,7 +136,7 @@ static struct hqueue *add_queue(struct history *h, const char *project, const ch
 }
 
 struct sweep {
-    struct hqueue **stale;
+    struct history_queue **stale;
     size_t n, cap;
     uint64_t before; /* last named before this reading: forgotten */
 };
@@ -143,7 +144,7 @@ struct sweep {
 static void collect_stale(struct hnode *node, void *ctx)
 {
     struct sweep *s = ctx;
-    struct hqueue *q = (struct hqueue *)node;
+    struct history_queue *q = (struct history_queue *)node;
     if (q->last_seq < s->before && s->n < s->cap)
         s->stale[s->n++] = q;
 }
@@ -153,7 +154,7 @@ static void forget_stale(struct history *h)
 {
     if (h->seq <= HISTORY_POINTS)
         return;
-    struct hqueue *stale[64];
+    struct history_queue *stale[64];
     struct sweep s = {stale, 0, sizeof(stale) / sizeof(stale[0]), h->seq - HISTORY_POINTS + 1};
     hmap_foreach(&h->queues, collect_stale, &s);
     for (size_t i = 0; i < s.n; i++) {
@@ -186,7 +187,7 @@ int history_add(struct history *h, const struct history_reading *r)
     int rc = 0;
     for (size_t i = 0; r->has_queues && i < r->n_queues; i++) {
         const struct history_queue_reading *qr = &r->queues[i];
-        struct hqueue *q = add_queue(h, qr->project, qr->queue);
+        struct history_queue *q = add_queue(h, qr->project, qr->queue);
         if (!q) {
             rc = -1;
             continue;
@@ -225,15 +226,14 @@ bool history_value(const struct history *h, enum history_series s, size_t i, dou
     return true;
 }
 
-static bool queue_has(const struct history *h, const struct hqueue *q, size_t i)
+static bool queue_has(const struct history *h, const struct history_queue *q, size_t i)
 {
     return q && i < h->len && q->seq[slot_of(h, i)] == point_at(h, i)->seq;
 }
 
-bool history_queue_depth(const struct history *h, const char *project, const char *queue,
-                         size_t i, uint64_t *out)
+bool history_queue_depth(const struct history *h, const struct history_queue *q, size_t i,
+                         uint64_t *out)
 {
-    const struct hqueue *q = find_queue(h, project, queue);
     if (!queue_has(h, q, i))
         return false;
     *out = q->depth[slot_of(h, i)];
@@ -241,8 +241,8 @@ bool history_queue_depth(const struct history *h, const char *project, const cha
 }
 
 /* In and out per second between readings a < b of queue q (both present). */
-static void rates_between(const struct history *h, const struct hqueue *q, size_t a, size_t b,
-                          double *in, double *out)
+static void rates_between(const struct history *h, const struct history_queue *q, size_t a,
+                          size_t b, double *in, double *out)
 {
     size_t sa = slot_of(h, a), sb = slot_of(h, b);
     int64_t ta = point_at(h, a)->at_ms, tb = point_at(h, b)->at_ms;
@@ -253,20 +253,18 @@ static void rates_between(const struct history *h, const struct hqueue *q, size_
     *out = *in - grew > 0.0 ? *in - grew : 0.0;
 }
 
-bool history_queue_rates(const struct history *h, const char *project, const char *queue,
-                         size_t i, double *in, double *out)
+bool history_queue_rates(const struct history *h, const struct history_queue *q, size_t i,
+                         double *in, double *out)
 {
-    const struct hqueue *q = find_queue(h, project, queue);
     if (i == 0 || !queue_has(h, q, i) || !queue_has(h, q, i - 1))
         return false;
     rates_between(h, q, i - 1, i, in, out);
     return true;
 }
 
-bool history_queue_recent(const struct history *h, const char *project, const char *queue,
+bool history_queue_recent(const struct history *h, const struct history_queue *q,
                           int64_t window_ms, double *in, double *out)
 {
-    const struct hqueue *q = find_queue(h, project, queue);
     if (h->len < 2 || !queue_has(h, q, h->len - 1))
         return false;
     size_t last = h->len - 1, first = last;

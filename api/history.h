@@ -63,16 +63,21 @@ int64_t history_time(const struct history *h, size_t i);
 /* Server-wide: a level at reading i, or a rate per second from reading i-1 to i. False when
  * there is none (a rate at i = 0, no events or no depths in the reading). */
 bool history_value(const struct history *h, enum history_series s, size_t i, double *out);
+/* A queue the history follows (valid until the next history_add), found once and then read
+ * point by point; NULL when no kept reading names it. */
+struct history_queue;
+const struct history_queue *history_find(const struct history *h, const char *project,
+                                         const char *queue);
 /* One queue at reading i: its depth, and its in and out rates per second from reading i-1
  * (out = in - the depth's change: deleted, expired, moved on). False when the queue was not
- * there (or, for rates, not at i-1). */
-bool history_queue_depth(const struct history *h, const char *project, const char *queue,
-                         size_t i, uint64_t *out);
-bool history_queue_rates(const struct history *h, const char *project, const char *queue,
-                         size_t i, double *in, double *out);
+ * there (or, for rates, not at i-1); q may be NULL (never there). */
+bool history_queue_depth(const struct history *h, const struct history_queue *q, size_t i,
+                         uint64_t *out);
+bool history_queue_rates(const struct history *h, const struct history_queue *q, size_t i,
+                         double *in, double *out);
 /* A queue's in and out rates per second over the last window_ms (at least one interval):
  * what the queue table shows. False when the queue has fewer than two readings. */
-bool history_queue_recent(const struct history *h, const char *project, const char *queue,
+bool history_queue_recent(const struct history *h, const struct history_queue *q,
                           int64_t window_ms, double *in, double *out);
 
 #endif

@@ -62,15 +62,17 @@ static void test_queue_out_rate_is_what_came_in_less_what_it_grew(void)
     struct history *h = history_new();
     add(h, 0, 0, 0, 10, 10);
     add(h, 10, 0, 0, 15, 40); /* 30 in, depth +5: 25 went out in 10 s */
+    const struct history_queue *pq = history_find(h, "p", "q");
     double in = -1, out = -1;
     uint64_t depth = 0;
-    CHECK(history_queue_depth(h, "p", "q", 1, &depth));
+    CHECK(history_queue_depth(h, pq, 1, &depth));
     CHECK_EQ(depth, 15);
-    CHECK(history_queue_rates(h, "p", "q", 1, &in, &out));
+    CHECK(history_queue_rates(h, pq, 1, &in, &out));
     CHECK(near(in, 3.0) && near(out, 2.5));
-    CHECK(!history_queue_rates(h, "p", "q", 0, &in, &out));
-    CHECK(!history_queue_depth(h, "p", "other", 1, &depth));
-    CHECK(!history_queue_depth(h, "other", "q", 1, &depth)); /* project and name both count */
+    CHECK(!history_queue_rates(h, pq, 0, &in, &out));
+    CHECK(!history_queue_depth(h, history_find(h, "p", "other"), 1, &depth));
+    /* project and name both count */
+    CHECK(!history_queue_depth(h, history_find(h, "other", "q"), 1, &depth));
     history_free(h);
 }
 
@@ -80,7 +82,7 @@ static void test_a_cleared_queue_counts_its_messages_as_gone_out(void)
     add(h, 0, 0, 0, 500, 500);
     add(h, 5, 0, 0, 0, 500); /* nothing came, 500 left */
     double in = -1, out = -1;
-    CHECK(history_queue_rates(h, "p", "q", 1, &in, &out));
+    CHECK(history_queue_rates(h, history_find(h, "p", "q"), 1, &in, &out));
     CHECK(near(in, 0.0) && near(out, 100.0));
     history_free(h);
 }
@@ -92,12 +94,13 @@ static void test_recent_rates_cover_the_window_only(void)
     add(h, 5, 0, 0, 0, 1000); /* a burst long ago ... */
     for (int s = 10; s <= 75; s += 5)
         add(h, s, 0, 0, 0, 1000 + (uint64_t)(s - 5) * 2); /* ... then 2 per second */
+    const struct history_queue *pq = history_find(h, "p", "q");
     double in = -1, out = -1;
-    CHECK(history_queue_recent(h, "p", "q", 60000, &in, &out));
+    CHECK(history_queue_recent(h, pq, 60000, &in, &out));
     CHECK(near(in, 2.0));
     CHECK(near(out, 2.0)); /* depth stayed 0: all of it went out */
-    CHECK(history_queue_recent(h, "p", "q", 5000, &in, &out) && near(in, 2.0));
-    CHECK(!history_queue_recent(h, "p", "gone", 60000, &in, &out));
+    CHECK(history_queue_recent(h, pq, 5000, &in, &out) && near(in, 2.0));
+    CHECK(!history_queue_recent(h, history_find(h, "p", "gone"), 60000, &in, &out));
     history_free(h);
 }
 
@@ -108,14 +111,15 @@ static void test_a_queue_that_came_and_went_has_values_only_while_it_was_there(v
     add(h, 5, 0, 0, 3, 3);
     add(h, 10, 0, 0, -1, 0); /* deleted */
     add(h, 15, 0, 0, 1, 1);  /* made again */
+    const struct history_queue *pq = history_find(h, "p", "q");
     uint64_t depth;
     double in, out;
-    CHECK(!history_queue_depth(h, "p", "q", 0, &depth));
-    CHECK(history_queue_depth(h, "p", "q", 1, &depth) && depth == 3);
-    CHECK(!history_queue_depth(h, "p", "q", 2, &depth));
-    CHECK(history_queue_depth(h, "p", "q", 3, &depth) && depth == 1);
-    CHECK(!history_queue_rates(h, "p", "q", 3, &in, &out)); /* no reading just before */
-    CHECK(!history_queue_recent(h, "p", "q", 60000, &in, &out));
+    CHECK(!history_queue_depth(h, pq, 0, &depth));
+    CHECK(history_queue_depth(h, pq, 1, &depth) && depth == 3);
+    CHECK(!history_queue_depth(h, pq, 2, &depth));
+    CHECK(history_queue_depth(h, pq, 3, &depth) && depth == 1);
+    CHECK(!history_queue_rates(h, pq, 3, &in, &out)); /* no reading just before */
+    CHECK(!history_queue_recent(h, pq, 60000, &in, &out));
     history_free(h);
 }
 
@@ -128,9 +132,7 @@ static void test_the_ring_keeps_the_last_points_and_forgets_old_queues(void)
     CHECK_EQ(history_len(h), HISTORY_POINTS);
     CHECK_EQ(history_time(h, 0), T0 + 10 * 5000LL); /* the oldest kept: reading 10 */
     CHECK_EQ(history_time(h, HISTORY_POINTS - 1), T0 + (HISTORY_POINTS + 9) * 5000LL);
-    uint64_t depth;
-    for (size_t i = 0; i < HISTORY_POINTS; i++)
-        CHECK(!history_queue_depth(h, "p", "q", i, &depth)); /* its old slot was reused */
+    CHECK(history_find(h, "p", "q") == NULL); /* forgotten: no kept reading names it */
     double v;
     CHECK(history_value(h, HS_POSTS, 1, &v) && near(v, 0.2)); /* 1 post in 5 s */
     history_free(h);
