@@ -406,9 +406,7 @@ static bool parse_states(const char *text, unsigned *out)
 
 static void jw_key_i64(struct jw *w, const char *key, int64_t v)
 {
-    jw_lit(w, ",\"");
-    jw_lit(w, key);
-    jw_lit(w, "\":");
+    jw_key(w, key, false);
     jw_u64(w, v > 0 ? (uint64_t)v : 0);
 }
 

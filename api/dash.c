@@ -134,28 +134,21 @@ static const char *label(const struct push_entry *e, int i)
 
 /* ---- JSON pieces ---- */
 
-static void key(struct jw *w, const char *name, bool first)
-{
-    jw_lit(w, first ? "\"" : ",\"");
-    jw_lit(w, name);
-    jw_lit(w, "\":");
-}
-
 static void key_str(struct jw *w, const char *name, const char *value, bool first)
 {
-    key(w, name, first);
+    jw_key(w, name, first);
     jw_str(w, value, strlen(value));
 }
 
 static void key_u64(struct jw *w, const char *name, uint64_t value, bool first)
 {
-    key(w, name, first);
+    jw_key(w, name, first);
     jw_u64(w, value);
 }
 
 static void write_times(struct jw *w, const struct history *h)
 {
-    key(w, "t", true);
+    jw_key(w, "t", true);
     jw_lit(w, "[");
     for (size_t i = 0; i < history_len(h); i++) {
         if (i)
@@ -168,7 +161,7 @@ static void write_times(struct jw *w, const struct history *h)
 static void write_series(struct jw *w, const struct history *h, const char *name,
                          enum history_series s)
 {
-    key(w, name, false);
+    jw_key(w, name, false);
     jw_lit(w, "[");
     for (size_t i = 0; i < history_len(h); i++) {
         double v;
@@ -236,11 +229,11 @@ static void write_queue_row(struct jw *w, const struct history *h, const struct 
     const struct history_queue *hq = history_find(h, q->project, q->queue);
     double in, out;
     bool rates = history_queue_recent(h, hq, DASH_RATE_WINDOW_MS, &in, &out);
-    key(w, "in_per_s", false);
+    jw_key(w, "in_per_s", false);
     rates ? jw_num(w, in) : jw_lit(w, "null");
-    key(w, "out_per_s", false);
+    jw_key(w, "out_per_s", false);
     rates ? jw_num(w, out) : jw_lit(w, "null");
-    key(w, "depth", false);
+    jw_key(w, "depth", false);
     write_depths(w, h, hq);
     jw_lit(w, "}");
 }
@@ -294,10 +287,10 @@ static void overview(struct api *api, struct api_request *req)
     key_str(&w, "backend", backend_name(api->engine), false);
     key_str(&w, "auth", api->n_tokens ? "token" : "dev", false);
     key_str(&w, "scope", whole ? "server" : "projects", false);
-    key(&w, "test_mode", false);
+    jw_key(&w, "test_mode", false);
     jw_lit(&w, api->admin ? "true" : "false");
     key_str(&w, "storage", st.storage_ok ? "ok" : "failing", false);
-    key(&w, "now_ms", false);
+    jw_key(&w, "now_ms", false);
     jw_i64(&w, eng_now_ms(api->engine));
     if (whole || m.has_depths) {
         key_u64(&w, "projects", seen.projects, false);
@@ -308,7 +301,7 @@ static void overview(struct api *api, struct api_request *req)
     }
     jw_lit(&w, "},");
     key_u64(&w, "interval_ms", HISTORY_INTERVAL_MS, true);
-    key(&w, "series", false);
+    jw_key(&w, "series", false);
     if (whole) {
         jw_lit(&w, "{");
         write_times(&w, h);
@@ -322,7 +315,7 @@ static void overview(struct api *api, struct api_request *req)
     } else {
         jw_lit(&w, "null"); /* the server's activity is not one project's to see */
     }
-    key(&w, "queues", false);
+    jw_key(&w, "queues", false);
     if (m.has_depths) {
         jw_lit(&w, "[");
         bool first = true;
@@ -362,7 +355,7 @@ static void write_preview(struct jw *w, const struct blob *body)
 
 static void write_reserved(struct jw *w, const struct eng_result *res)
 {
-    key(w, "reserved", false);
+    jw_key(w, "reserved", false);
     jw_lit(w, "[");
     for (size_t i = 0; i < res->n_messages; i++) {
         const struct eng_message *msg = &res->messages[i];
@@ -372,10 +365,10 @@ static void write_reserved(struct jw *w, const struct eng_result *res)
         jw_id(w, msg->id);
         key_str(w, "reservation_id", msg->has_reservation ? msg->reservation_id : "", false);
         key_u64(w, "reserved_count", msg->reserved_count, false);
-        key(w, "reserved_until_ms", false);
+        jw_key(w, "reserved_until_ms", false);
         jw_i64(w, msg->due_at_ms);
         key_u64(w, "body_bytes", msg->body ? msg->body->len : 0, false);
-        key(w, "body", false);
+        jw_key(w, "body", false);
         if (msg->body)
             write_preview(w, msg->body);
         else
@@ -388,7 +381,7 @@ static void write_reserved(struct jw *w, const struct eng_result *res)
 static void write_push_attempts(struct jw *w, const struct dash *d, const char *project,
                                 const char *queue)
 {
-    key(w, "push_attempts", false);
+    jw_key(w, "push_attempts", false);
     jw_lit(w, "[");
     size_t shown = 0;
     for (size_t k = 1; k <= DASH_PUSH_LOG && shown < DASH_PUSH_SHOWN; k++) {
@@ -400,18 +393,18 @@ static void write_push_attempts(struct jw *w, const struct dash *d, const char *
         if (shown++)
             jw_lit(w, ",");
         jw_lit(w, "{");
-        key(w, "at_ms", true);
+        jw_key(w, "at_ms", true);
         jw_i64(w, e->at_ms);
-        key(w, "message_id", false);
+        jw_key(w, "message_id", false);
         jw_id(w, e->msg_id);
         key_str(w, "subscriber", label(e, 2), false);
         key_str(w, "url", label(e, 3), false);
         key_u64(w, "try", e->try_no, false);
-        key(w, "status", false);
+        jw_key(w, "status", false);
         jw_i64(w, e->status);
         key_str(w, "result", metrics_push_outcome_name(e->outcome), false);
         key_str(w, "error", label(e, 4), false);
-        key(w, "latency_ms", false);
+        jw_key(w, "latency_ms", false);
         jw_num(w, (double)e->latency_us / 1000.0);
         jw_lit(w, "}");
     }
@@ -443,11 +436,11 @@ static void reply_queue_view(struct api_request *req, const struct queue_view *v
         const struct history_queue *hq = history_find(h, v->project, v->queue);
         jw_lit(&w, "{");
         write_times(&w, h);
-        key(&w, "depth", false);
+        jw_key(&w, "depth", false);
         write_depths(&w, h, hq);
-        key(&w, "in_per_s", false);
+        jw_key(&w, "in_per_s", false);
         write_queue_rates(&w, h, hq, true);
-        key(&w, "out_per_s", false);
+        jw_key(&w, "out_per_s", false);
         write_queue_rates(&w, h, hq, false);
         jw_lit(&w, "}");
     } else {
@@ -456,7 +449,7 @@ static void reply_queue_view(struct api_request *req, const struct queue_view *v
     if (inspected) {
         write_reserved(&w, inspected);
     } else {
-        key(&w, "reserved", false);
+        jw_key(&w, "reserved", false);
         jw_lit(&w, "null");
         key_str(&w, "reserved_note",
                 "Listing reserved messages needs the embedded (SQLite) back end", false);

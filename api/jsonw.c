@@ -113,6 +113,13 @@ void jw_id(struct jw *w, uint64_t id)
     jw_raw(w, "\"", 1);
 }
 
+void jw_key(struct jw *w, const char *name, bool first)
+{
+    jw_lit(w, first ? "\"" : ",\"");
+    jw_lit(w, name);
+    jw_lit(w, "\":");
+}
+
 char *jw_take(struct jw *w, size_t *len)
 {
     if (w->oom || !room(w, 0)) {

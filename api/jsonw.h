@@ -22,6 +22,9 @@ void jw_i64(struct jw *w, int64_t v);
 /* A number with up to three decimals, trailing zeros dropped ("2.5", "0"). */
 void jw_num(struct jw *w, double v);
 void jw_id(struct jw *w, uint64_t id);                /* a message id: a quoted decimal */
+/* An object member's name and colon ("name":), after a comma unless it is the first. The
+ * name is written as is: a literal of the caller's, needing no escapes. */
+void jw_key(struct jw *w, const char *name, bool first);
 /* Hands the text over (NUL-terminated, malloc'd) and resets w; NULL when memory ran out. */
 char *jw_take(struct jw *w, size_t *len);
 void jw_free(struct jw *w);
